@@ -1,0 +1,41 @@
+"""``[camera]``: where frames come from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from edge_gate.config.base import Section
+
+
+class CameraConfig(Section):
+    url: str = Field(
+        "file:///dev/null",
+        description="rtsp://, rtsps://, /dev/videoN (or a udev symlink) or file:// URL; "
+        "no credentials in it: they come from username_file/password_file",
+    )
+    username_file: Path | None = Field(
+        None, description="file (or systemd credential) holding the camera user name"
+    )
+    password_file: Path | None = Field(
+        None, description="file (or systemd credential) holding the camera password"
+    )
+    width: int = Field(
+        640, ge=64, le=7680, description="processing width in px; frames are downscaled to fit"
+    )
+    height: int = Field(480, ge=48, le=4320, description="processing height in px")
+    fps: float = Field(15.0, gt=0, le=120, description="expected camera frame rate")
+    open_timeout_s: float = Field(
+        5.0, gt=0, le=120, description="give up opening the stream after this"
+    )
+    stall_timeout_s: float = Field(
+        3.0, gt=0, le=120, description="no frame for this long → reconnect"
+    )
+    ca_file: Path | None = Field(
+        None, description="CA bundle for rtsps:// where the backend verifies it"
+    )
+    realtime: bool = Field(
+        True, description="file sources only: pace frames at the file's frame rate"
+    )
+    loop: bool = Field(False, description="file sources only: restart at the end")

@@ -1,0 +1,16 @@
+"""``[liveness]``: presentation attack detection over a face track."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from edge_gate.config.base import Section
+
+
+class LivenessConfig(Section):
+    enabled: bool = Field(True, description="require liveness before any unlock")
+    window_frames: int = Field(12, ge=2, le=300, description="frames of evidence per verdict")
+    window_s: float = Field(1.0, gt=0, le=30, description="verdict time window in seconds")
+    threshold: float = Field(
+        0.5, ge=0, le=1, description="score at or above which a track counts as live"
+    )

@@ -1,0 +1,24 @@
+"""``[policy]``: when a door opens."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from edge_gate.config.base import Section
+
+
+class PolicyConfig(Section):
+    door_id: str = Field(
+        "door-1",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_\-]+$",
+        description="this door's id in topics and events",
+    )
+    k_frames: int = Field(3, ge=1, le=100, description="matching frames needed (K of N)")
+    n_frames: int = Field(5, ge=1, le=200, description="window of recent frames considered (N)")
+    window_s: float = Field(2.0, gt=0, le=30, description="frames older than this do not count")
+    cooldown_s: float = Field(
+        5.0, ge=0, le=3600, description="no second unlock for the same door within this"
+    )
+    max_fps: float = Field(15.0, gt=0, le=60, description="pipeline rate cap (flood protection)")

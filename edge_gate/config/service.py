@@ -1,0 +1,23 @@
+"""``[service]``: daemon lifecycle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from edge_gate.config.base import Section
+
+
+class ServiceConfig(Section):
+    state_dir: Path = Field(Path("/var/lib/edge-gate"), description="writable state directory")
+    heartbeat_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="pipeline heartbeat age after which the watchdog stops being pinged",
+    )
+    shutdown_timeout_s: float = Field(5.0, gt=0, le=60, description="deadline for a graceful stop")
+    snapshot_dir: Path | None = Field(
+        None, description="write annotated PNG snapshots of decisions here (opt in: contains faces)"
+    )

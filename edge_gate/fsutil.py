@@ -1,0 +1,87 @@
+"""Files that hold secrets or state: atomic 0600 writes, strict reads, systemd credentials."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from edge_gate.errors import SecretFileError
+
+CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
+
+
+def fsync_dir(path: Path) -> None:
+    """fsync a directory so a rename inside it survives power loss."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write ``data`` to ``path`` atomically: temp file (mode set before any byte), fsync, rename.
+
+    A crash at any instant leaves either the old file or the new one, never a mix.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_name, path)
+        fsync_dir(path.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+
+
+def check_private_file(path: Path) -> os.stat_result:
+    """Refuse anything but a regular file that group and others cannot access."""
+    try:
+        st = os.stat(path, follow_symlinks=True)
+    except FileNotFoundError as e:
+        raise SecretFileError(f"{path}: no such file") from e
+    except PermissionError as e:
+        raise SecretFileError(f"{path}: permission denied") from e
+    if not stat.S_ISREG(st.st_mode):
+        raise SecretFileError(f"{path}: not a regular file")
+    if st.st_mode & 0o077:
+        raise SecretFileError(
+            f"{path}: mode {stat.S_IMODE(st.st_mode):04o} is too open; "
+            f"it must not be readable by group or others (chmod 600 {path})"
+        )
+    return st
+
+
+def read_secret(name: str, configured: Path | None, max_bytes: int = 65536) -> bytes:
+    """Read a secret from ``$CREDENTIALS_DIRECTORY/<name>`` (systemd) or else ``configured``.
+
+    systemd's credential directory is private to the unit (mode 0500, files 0400), so the
+    same permission check applies to both sources.
+    """
+    cred_dir = os.environ.get(CREDENTIALS_ENV)
+    candidates: list[Path] = []
+    if cred_dir:
+        candidates.append(Path(cred_dir) / name)
+    if configured is not None:
+        candidates.append(Path(configured))
+    if not candidates:
+        raise SecretFileError(f"secret {name!r}: no credential directory and no file configured")
+    chosen = next((p for p in candidates if p.exists()), candidates[-1])
+    check_private_file(chosen)
+    with open(chosen, "rb") as fh:
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise SecretFileError(f"{chosen}: larger than {max_bytes} bytes")
+    if not data:
+        raise SecretFileError(f"{chosen}: empty")
+    return data

@@ -1,0 +1,39 @@
+"""Shared fixtures: the fetched real-data cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _cache_dir() -> Path:
+    env = os.environ.get("EDGE_GATE_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "edge-gate"
+
+
+@pytest.fixture(scope="session")
+def testdata() -> Path:
+    """The real face data cache made by ``tests/data/fetch_data.py`` (``make data``).
+
+    Missing data is an error, not a skip: a suite that silently skips its real-data tests
+    would prove nothing.
+    """
+    cache = _cache_dir()
+    missing = [
+        s
+        for s in ("orl", "johns", "dlib_faces", "pyfeat", "skimage")
+        if not (cache / s / ".complete").exists()
+    ]
+    if missing:
+        pytest.fail(f"test data missing in {cache}: {missing}; run `make data`")
+    return cache
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The repository checkout."""
+    return REPO
