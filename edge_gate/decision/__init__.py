@@ -1,0 +1,1 @@
+"""Decision policy: when a face track opens the door."""
