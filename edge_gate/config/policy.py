@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 
 from edge_gate.config.base import Section
 
@@ -21,4 +23,21 @@ class PolicyConfig(Section):
     cooldown_s: float = Field(
         5.0, ge=0, le=3600, description="no second unlock for the same door within this"
     )
+    liveness_timeout_s: float = Field(
+        3.0, gt=0, le=60, description="identity settled but no live verdict after this → not_live"
+    )
     max_fps: float = Field(15.0, gt=0, le=60, description="pipeline rate cap (flood protection)")
+    max_faces: int = Field(
+        3, ge=1, le=20, description="largest faces per frame analysed; the rest are ignored"
+    )
+    unlock_expiry_s: float = Field(
+        1.0, gt=0, le=10, description="an unlock not sent to the relay within this is dropped"
+    )
+
+    @model_validator(mode="after")
+    def _k_not_above_n(self) -> Self:
+        if self.k_frames > self.n_frames:
+            raise ValueError(
+                f"k_frames ({self.k_frames}) must not exceed n_frames ({self.n_frames})"
+            )
+        return self
