@@ -33,7 +33,25 @@ class CameraConfig(Section):
         3.0, gt=0, le=120, description="no frame for this long → reconnect"
     )
     ca_file: Path | None = Field(
-        None, description="CA bundle for rtsps:// where the backend verifies it"
+        None,
+        description="CA bundle (PEM) that must have signed the rtsps:// camera's certificate; "
+        "default: the system store. A camera's self-signed certificate works as its own CA",
+    )
+    tls_server_name: str | None = Field(
+        None,
+        max_length=253,
+        pattern=r"^[A-Za-z0-9.:\-]+$",
+        description="name the rtsps:// certificate must carry (default: the URL's host)",
+    )
+    reconnect_initial_s: float = Field(
+        0.25, gt=0, le=60, description="first reconnect delay; doubles per failure (with jitter)"
+    )
+    reconnect_max_s: float = Field(1.0, gt=0, le=300, description="cap on the reconnect delay")
+    auth_retry_max_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="cap on the retry delay after auth/TLS failures (cameras lock accounts)",
     )
     realtime: bool = Field(
         True, description="file sources only: pace frames at the file's frame rate"
