@@ -1,0 +1,122 @@
+"""Check a stream of audit events, as a security desk would: signatures, duplicates, seq gaps.
+
+Input: one event per line (the JSON published on ``…/events``); ``mosquitto_sub -v`` lines
+(``topic payload``) are accepted too. Duplicates (same ``id``, e.g. redelivered after a gateway
+crash) are fine; two different events with the same gateway and ``seq`` are a failure.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from edge_gate.audit.events import EventFieldError, decode_event
+from edge_gate.audit.signing import VerifyOutcome, verify_event
+
+
+@dataclass
+class Problem:
+    line: int
+    kind: str
+    detail: str
+
+
+@dataclass
+class VerifyReport:
+    """What ``edge-gate audit verify`` prints."""
+
+    lines: int = 0
+    valid: int = 0
+    duplicates: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    gaps: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # gateway -> [(from, to)]
+    seq_range: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def missing(self) -> int:
+        return sum(b - a + 1 for spans in self.gaps.values() for a, b in spans)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.gaps
+
+    def exit_code(self) -> int:
+        """0 all good; 1 a bad/malformed/conflicting event; 2 signatures fine but seq gaps."""
+        if self.problems:
+            return 1
+        return 2 if self.gaps else 0
+
+
+def _payload(line: str) -> str:
+    text = line.strip()
+    if text and not text.startswith("{") and " {" in text:
+        text = text[text.index(" {") + 1 :]  # ``mosquitto_sub -v``: "<topic> <payload>"
+    return text
+
+
+def _gaps(seqs: set[int]) -> list[tuple[int, int]]:
+    ordered = sorted(seqs)
+    return [(a + 1, b - 1) for a, b in itertools.pairwise(ordered) if b - a > 1]
+
+
+def verify_lines(lines: Iterable[str], public_key: Ed25519PublicKey) -> VerifyReport:
+    """Verify every non-blank line; collect problems instead of stopping at the first."""
+    report = VerifyReport()
+    ids_by_seq: dict[tuple[str, int], str] = {}
+    seen_ids: set[str] = set()
+    for line_no, raw in enumerate(lines, start=1):
+        text = _payload(raw)
+        if not text:
+            continue
+        report.lines += 1
+        try:
+            event = decode_event(text)
+        except EventFieldError as e:
+            report.problems.append(Problem(line_no, "malformed", str(e)))
+            continue
+        outcome = verify_event(event, public_key)
+        if outcome is not VerifyOutcome.VALID:
+            detail = f"seq {event['seq']} id {event['id']}"
+            report.problems.append(Problem(line_no, outcome.value, detail))
+            continue
+        key = (str(event["gateway"]), int(event["seq"]))
+        previous = ids_by_seq.get(key)
+        if previous is not None and previous != event["id"]:
+            report.problems.append(
+                Problem(
+                    line_no, "seq_conflict", f"seq {key[1]} used by {previous} and {event['id']}"
+                )
+            )
+            continue
+        ids_by_seq[key] = str(event["id"])
+        if event["id"] in seen_ids:
+            report.duplicates += 1
+        seen_ids.add(str(event["id"]))
+        report.valid += 1
+    by_gateway: dict[str, set[int]] = {}
+    for gateway, seq in ids_by_seq:
+        by_gateway.setdefault(gateway, set()).add(seq)
+    for gateway, seqs in sorted(by_gateway.items()):
+        report.seq_range[gateway] = (min(seqs), max(seqs))
+        spans = _gaps(seqs)
+        if spans:
+            report.gaps[gateway] = spans
+    return report
+
+
+def format_report(report: VerifyReport) -> list[str]:
+    """Human-readable summary lines."""
+    out = [
+        f"events: {report.lines} lines, {report.valid} valid signatures, "
+        f"{report.duplicates} duplicates (same id), {len(report.problems)} problems"
+    ]
+    for gateway, (lo, hi) in report.seq_range.items():
+        spans = report.gaps.get(gateway, [])
+        text = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in spans) or "none"
+        out.append(f"gateway {gateway}: seq {lo}..{hi}, gaps: {text}")
+    out.extend(f"line {p.line}: {p.kind}: {p.detail}" for p in report.problems)
+    out.append("OK" if report.ok else "FAILED")
+    return out
