@@ -61,6 +61,8 @@ def cobs_decode(data: bytes) -> bytes | None:
     Code 0xFF (a 254-byte run without zero) is refused: bodies are far shorter, and refusing
     it makes the decoding one-to-one (exactly one wire form per body).
     """
+    if not data:
+        return None
     out = bytearray()
     i = 0
     n = len(data)
