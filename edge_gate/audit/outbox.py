@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,31 +140,38 @@ class Outbox:
 
     def append(self, make: Callable[[int], OutboxEntry]) -> AppendResult:
         """Allocate the next seq, call ``make(seq)`` to build the signed entry, store it durably."""
+        return self.append_many([make])[0]
+
+    def append_many(self, makes: Sequence[Callable[[int], OutboxEntry]]) -> list[AppendResult]:
+        """Like :meth:`append` for several events in one transaction (one fsync)."""
         with self._lock:
             try:
                 with self._transaction():
-                    seq = self._get("last_seq") + 1
-                    self._set("last_seq", seq)
-                    entry = make(seq)
-                    count = self._get("count")
-                    evicted: int | None = None
-                    if count >= self.max_events:
-                        row = self._db.execute(
-                            "SELECT seq FROM events WHERE security = 0 ORDER BY seq LIMIT 1"
-                        ).fetchone()
-                        if row is None:
-                            key = "dropped_security" if entry.is_security else "dropped"
-                            self._set(key, self._get(key) + 1)
-                            return AppendResult(seq=seq, stored=False)
-                        evicted = int(row[0])
-                        self._db.execute("DELETE FROM events WHERE seq = ?", (evicted,))
-                        self._set("dropped", self._get("dropped") + 1)
-                        count -= 1
-                    self._insert(seq, entry)
-                    self._set("count", count + 1)
-                    return AppendResult(seq=seq, stored=True, evicted_seq=evicted)
+                    return [self._append_locked(make) for make in makes]
             except sqlite3.Error as e:
                 raise AuditError(f"{self.path}: append failed: {e}") from e
+
+    def _append_locked(self, make: Callable[[int], OutboxEntry]) -> AppendResult:
+        seq = self._get("last_seq") + 1
+        self._set("last_seq", seq)
+        entry = make(seq)
+        count = self._get("count")
+        evicted: int | None = None
+        if count >= self.max_events:
+            row = self._db.execute(
+                "SELECT seq FROM events WHERE security = 0 ORDER BY seq LIMIT 1"
+            ).fetchone()
+            if row is None:
+                key = "dropped_security" if entry.is_security else "dropped"
+                self._set(key, self._get(key) + 1)
+                return AppendResult(seq=seq, stored=False)
+            evicted = int(row[0])
+            self._db.execute("DELETE FROM events WHERE seq = ?", (evicted,))
+            self._set("dropped", self._get("dropped") + 1)
+            count -= 1
+        self._insert(seq, entry)
+        self._set("count", count + 1)
+        return AppendResult(seq=seq, stored=True, evicted_seq=evicted)
 
     def take_drop_report(
         self, make: Callable[[int, DropCounters], OutboxEntry]
