@@ -5,8 +5,10 @@ whether it is the password, the path, the network or the certificate. Before the
 connects, this module sends one ``DESCRIBE`` (Basic or Digest authentication, as the camera
 asks) and maps the outcome to a :class:`CaptureFailure`.
 
-For ``rtsps://`` it also does what FFmpeg's TLS layer does not: it checks the certificate's host
-name (Python ``ssl`` with ``check_hostname``) against the configured CA bundle. FFmpeg then
+The DESCRIBE runs only after the backend failed (some servers, GStreamer's among them, answer
+503 to a DESCRIBE that races the teardown of a previous one). For ``rtsps://``, ``check_tls``
+runs before every open and does what FFmpeg's TLS layer does not: it checks the certificate's
+host name (Python ``ssl`` with ``check_hostname``) against the configured CA bundle. FFmpeg then
 connects again and verifies the certificate chain against the same bundle (``tls_verify=1``,
 ``ca_file``), but not the host name; see the README's "What rtsps verifies".
 """
@@ -19,6 +21,7 @@ import re
 import secrets
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,6 +153,11 @@ def _connect(url: str, timeout_s: float, tls: TlsSettings | None) -> socket.sock
         raise
 
 
+def check_tls(url: str, *, timeout_s: float, tls: TlsSettings | None = None) -> CheckResult:
+    """Connect and complete a verified TLS handshake (chain and host name); nothing is sent."""
+    return _guarded(lambda: _handshake_only(url, timeout_s, tls), timeout_s)
+
+
 def check_rtsp(
     url: str,
     username: str | None,
@@ -159,7 +167,8 @@ def check_rtsp(
     tls: TlsSettings | None = None,
 ) -> CheckResult:
     """Connect, DESCRIBE (answering one auth challenge) and classify; never raises on I/O."""
-    try:
+
+    def run() -> CheckResult:
         with _connect(url, timeout_s, tls) as sock:
             sock.settimeout(timeout_s)
             status, challenges = _describe(sock, url, 1, None)
@@ -168,6 +177,20 @@ def check_rtsp(
                 if auth is None:
                     return CheckResult(CaptureFailure.AUTH_FAILED, "no supported auth scheme")
                 status, _ = _describe(sock, url, 2, auth)
+        failure = failure_from_rtsp_status(status)
+        return CheckResult(failure, f"RTSP {status}" if failure else "")
+
+    return _guarded(run, timeout_s)
+
+
+def _handshake_only(url: str, timeout_s: float, tls: TlsSettings | None) -> CheckResult:
+    with _connect(url, timeout_s, tls):
+        return CheckResult(None)
+
+
+def _guarded(run: Callable[[], CheckResult], timeout_s: float) -> CheckResult:
+    try:
+        return run()
     except ssl.SSLCertVerificationError as e:
         return CheckResult(CaptureFailure.TLS_FAILED, e.verify_message or "certificate rejected")
     except ssl.SSLError as e:
@@ -178,5 +201,3 @@ def check_rtsp(
         return CheckResult(CaptureFailure.UNREACHABLE, e.strerror or type(e).__name__)
     except OSError as e:
         return CheckResult(CaptureFailure.UNREACHABLE, e.strerror or str(e))
-    failure = failure_from_rtsp_status(status)
-    return CheckResult(failure, f"RTSP {status}" if failure else "")

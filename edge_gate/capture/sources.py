@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from edge_gate.capture.failure import CaptureFailure, CaptureOpenError
 from edge_gate.capture.frame import Frame, fit_within
-from edge_gate.capture.rtsp_check import TlsSettings, check_rtsp
+from edge_gate.capture.rtsp_check import CheckResult, TlsSettings, check_rtsp, check_tls
 from edge_gate.capture.url import (
     SourceKind,
     SourceLocation,
@@ -197,17 +197,9 @@ class RtspSource(_CvSource):
         url = spec.location.target
         secure = spec.location.kind is SourceKind.RTSPS
         creds = spec.credentials
-        check = check_rtsp(
-            url,
-            creds.username if creds else None,
-            creds.password if creds else None,
-            timeout_s=spec.open_timeout_s,
-            tls=spec.tls,
-        )
         where = spec.redacted_url
-        if check.failure is not None:
-            detail = redact(f"{where}: {check.detail}", spec.secrets())
-            raise CaptureOpenError(check.failure, detail)
+        if secure:
+            _raise_if_failed(check_tls(url, timeout_s=spec.open_timeout_s, tls=spec.tls), spec)
         options = _FFMPEG_BASE_OPTIONS + (_tls_options(spec.tls) if secure else "")
         full_url = with_credentials(url, creds.username, creds.password) if creds else url
         params = [
@@ -229,9 +221,25 @@ class RtspSource(_CvSource):
         del full_url
         if not cap.isOpened():
             cap.release()
-            failure = CaptureFailure.TLS_FAILED if secure else CaptureFailure.OPEN_FAILED
-            raise CaptureOpenError(failure, f"{where}: FFmpeg could not open the stream")
+            # FFmpeg says only "failed": ask the camera ourselves to tell the installer why
+            check = check_rtsp(
+                url,
+                creds.username if creds else None,
+                creds.password if creds else None,
+                timeout_s=spec.open_timeout_s,
+                tls=spec.tls,
+            )
+            _raise_if_failed(check, spec)
+            raise CaptureOpenError(
+                CaptureFailure.OPEN_FAILED, f"{where}: FFmpeg could not open the stream"
+            )
         return cls(cap, where, (spec.width, spec.height))
+
+
+def _raise_if_failed(check: CheckResult, spec: SourceSpec) -> None:
+    if check.failure is not None:
+        detail = redact(f"{spec.redacted_url}: {check.detail}", spec.secrets())
+        raise CaptureOpenError(check.failure, detail)
 
 
 def _tls_options(tls: TlsSettings) -> str:
