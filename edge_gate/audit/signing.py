@@ -81,6 +81,8 @@ def key_id(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
 
 def load_public_key(data: bytes) -> Ed25519PublicKey:
     """Accept a PEM public key, a PEM private key (its public half) or raw/base64 32 bytes."""
+    if len(data) == 32:
+        return Ed25519PublicKey.from_public_bytes(data)
     text = data.strip()
     if text.startswith(b"-----BEGIN PUBLIC KEY-----"):
         try:
@@ -92,12 +94,10 @@ def load_public_key(data: bytes) -> Ed25519PublicKey:
         return pub
     if text.startswith(b"-----BEGIN PRIVATE KEY-----"):
         return parse_signing_key(text).public_key()
-    raw = text
-    if len(raw) != 32:
-        try:
-            raw = base64.b64decode(text, validate=True)
-        except binascii.Error as e:
-            raise ValueError("public key is neither PEM nor base64") from e
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except binascii.Error as e:
+        raise ValueError("public key is neither PEM nor base64") from e
     if len(raw) != 32:
         raise ValueError("an Ed25519 public key is 32 bytes")
     return Ed25519PublicKey.from_public_bytes(raw)

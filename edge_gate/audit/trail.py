@@ -80,6 +80,7 @@ class AuditTrail:
         self._emitted = 0
         self._failures = 0
         self._closed = False
+        self._final: tuple[int, int, int] | None = None
 
     @classmethod
     def from_config(
@@ -207,14 +208,18 @@ class AuditTrail:
             time.sleep(0.02)
         return True
 
+    def _outbox_numbers(self) -> tuple[int, int, int]:
+        return self._outbox.count(), self._outbox.last_seq(), self._outbox.drops().total
+
     def stats(self) -> AuditStats:
-        drops = self._outbox.drops()
+        """Counters; after :meth:`stop` the outbox figures are those seen at close."""
+        queued, last_seq, dropped = self._final or self._outbox_numbers()
         with self._lock:
             emitted, failures = self._emitted, self._failures
         return AuditStats(
-            queued=self._outbox.count(),
-            last_seq=self._outbox.last_seq(),
-            dropped_unreported=drops.total,
+            queued=queued,
+            last_seq=last_seq,
+            dropped_unreported=dropped,
             emitted=emitted,
             emit_failures=failures,
             publisher=self._publisher.stats(),
@@ -227,6 +232,7 @@ class AuditTrail:
         ok = self._publisher.stop(timeout_s)
         self._closed = True
         if ok:
+            self._final = self._outbox_numbers()
             self._outbox.close()
         return ok
 
