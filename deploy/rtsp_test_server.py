@@ -47,6 +47,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--height", type=int, default=0, help="scale to this height (0: keep)")
     p.add_argument("--fps", type=int, default=15)
     p.add_argument("--bitrate-kbps", type=int, default=1500)
+    p.add_argument("--key-int", type=int, default=0, help="frames between key frames (0: fps)")
     return p.parse_args(argv)
 
 
@@ -78,7 +79,8 @@ def _decoder(args: argparse.Namespace, channel: str) -> Gst.Pipeline:
 
 def _factory(args: argparse.Namespace, channel: str) -> GstRtspServer.RTSPMediaFactory:
     factory = GstRtspServer.RTSPMediaFactory()
-    key_int = max(1, args.fps)  # one key frame per second: a reconnecting client decodes within 1 s
+    # default one key frame per second: a client joining mid-stream decodes within 1 s
+    key_int = args.key_int or max(1, args.fps)
     factory.set_launch(
         f"( intervideosrc channel={channel} timeout=1000000000000 ! videoconvert ! "
         f"video/x-raw,format=I420,framerate={args.fps}/1 ! "

@@ -49,6 +49,10 @@ class CheckResult:
     detail: str = ""
 
 
+class _ProtocolError(Exception):
+    """The peer answered, but not like an RTSP server."""
+
+
 def _md5(text: str) -> str:
     return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
 
@@ -98,15 +102,15 @@ def _read_response(sock: socket.socket) -> tuple[int, list[tuple[str, str]]]:
     while b"\r\n\r\n" not in buf:
         chunk = sock.recv(4096)
         if not chunk:
-            raise ConnectionError("connection closed before the RTSP response ended")
+            raise _ProtocolError("the peer closed the connection without an RTSP answer")
         buf += chunk
         if len(buf) > MAX_RESPONSE_BYTES:
-            raise ConnectionError("RTSP response header too large")
+            raise _ProtocolError("RTSP response header too large")
     head, _, body = buf.partition(b"\r\n\r\n")
     lines = head.decode("iso-8859-1").split("\r\n")
     status_parts = lines[0].split(" ", 2)
     if len(status_parts) < 2 or not status_parts[0].startswith("RTSP/"):
-        raise ConnectionError("not an RTSP server")
+        raise _ProtocolError("the peer is not an RTSP server")
     status = int(status_parts[1]) if status_parts[1].isdigit() else 0
     headers = [
         (k.strip().lower(), v.strip())
@@ -195,6 +199,8 @@ def _guarded(run: Callable[[], CheckResult], timeout_s: float) -> CheckResult:
         return CheckResult(CaptureFailure.TLS_FAILED, e.verify_message or "certificate rejected")
     except ssl.SSLError as e:
         return CheckResult(CaptureFailure.TLS_FAILED, e.reason or "TLS handshake failed")
+    except _ProtocolError as e:
+        return CheckResult(CaptureFailure.OPEN_FAILED, str(e))
     except TimeoutError:
         return CheckResult(CaptureFailure.TIMEOUT, f"no answer within {timeout_s:g} s")
     except (ConnectionRefusedError, socket.gaierror) as e:

@@ -50,8 +50,9 @@ __all__ = [
 FFMPEG_OPTIONS_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
 SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 # TCP interleaved transport (no UDP ports through NAT/firewalls, no lost packets = no smeared
-# key frames); a short stream analysis so a reconnect delivers frames in well under a second.
-_FFMPEG_BASE_OPTIONS = "rtsp_transport;tcp|analyzeduration;500000|probesize;262144|fflags;nobuffer"
+# key frames); a short stream analysis (H.264 parameters come in the SDP) so that opening takes
+# ~0.1 s instead of ~1.9 s; the first picture then waits only for the camera's next key frame.
+_FFMPEG_BASE_OPTIONS = "rtsp_transport;tcp|analyzeduration;100000|probesize;32768|fflags;nobuffer"
 
 Image = NDArray[np.uint8]
 Waiter = Callable[[float], bool]  # wait(seconds) -> True when asked to stop (threading.Event.wait)
