@@ -219,3 +219,33 @@ def test_unknown_option_is_refused(tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert "unknown option" in proc.stderr
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_install_with_venv_runs_check_config(tmp_path: Path) -> None:
+    """The full install builds /opt/edge-gate/venv whose edge-gate accepts the installed config."""
+    root = tmp_path / "root"
+    proc = subprocess.run(
+        ["bash", str(INSTALL), "--root", str(root), "--source", str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=850,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    venv = root / "opt/edge-gate/venv"
+    assert mode(venv / "bin/edge-gate") & 0o005 == 0o005  # the service user can run it
+    check = subprocess.run(
+        [
+            str(venv / "bin/edge-gate"),
+            "check-config",
+            "--config",
+            str(root / "etc/edge-gate/edge-gate.toml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
