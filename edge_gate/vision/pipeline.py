@@ -97,6 +97,8 @@ class FacePipeline:
         self.embedder_id = embedder.spec.model_id
         self.embedding_size = int(embedder.spec.embedding_size or 0) or None
         self._embed_output = out
+        self.detector_ids = {"pnet": pnet.spec.model_id, "rnet": rnet.spec.model_id, "onet": onet.spec.model_id}
+        self.threads = embedder.threads
 
     @classmethod
     def from_config(cls, config: VisionConfig, *, embedder: str | None = None) -> FacePipeline:

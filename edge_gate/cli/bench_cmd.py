@@ -1,0 +1,145 @@
+"""``edge-gate bench [--json] [--cache DIR] [--section NAME]... [--eval]``: measured figures.
+
+Benchmarks are a registry of sections: ``SECTIONS[name] = function(ctx) -> dict``. Each section
+gets a :class:`BenchContext` (test-data cache, config, options) and returns a JSON-able dict. To add
+one (pipeline, relay, audit …), write the function in its subsystem and register it with
+:func:`register_section`; the lazy import inside the function keeps ``bench --section relay``
+from loading TensorFlow Lite.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edge_gate.cli.embed_cmd import vision_config
+from edge_gate.cli.options import config_option
+from edge_gate.config import VisionConfig
+from edge_gate.errors import EdgeGateError
+
+CACHE_ENV = "EDGE_GATE_CACHE"
+DOOR_MIN_FACE_PX = 60
+"""P-Net pyramid floor for the benchmark: a face 60 px wide at 640×480 is a person about 1.5-2 m
+from a typical door camera; smaller faces are too far away to be at the door."""
+
+
+@dataclass(frozen=True)
+class BenchContext:
+    """What every benchmark section receives."""
+
+    cache: Path
+    vision: VisionConfig
+    frames: int
+    evaluate: bool
+
+
+SectionFn = Callable[[BenchContext], dict[str, Any]]
+SECTIONS: dict[str, SectionFn] = {}
+
+
+def register_section(name: str, fn: SectionFn) -> None:
+    """Add (or replace) a benchmark section."""
+    SECTIONS[name] = fn
+
+
+def default_cache() -> Path:
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "edge-gate"
+
+
+def _vision_section(ctx: BenchContext) -> dict[str, Any]:
+    from edge_gate.vision.bench import machine_load, run_vision_bench
+    from edge_gate.vision.pipeline import FacePipeline
+
+    pipe = FacePipeline.from_config(ctx.vision)
+    result = run_vision_bench(pipe, ctx.cache, frames=ctx.frames)
+    if ctx.evaluate:
+        result["embedders"] = _evaluate_embedders(ctx)
+        result["load_after"] = machine_load()
+    return result
+
+
+def _evaluate_embedders(ctx: BenchContext) -> list[dict[str, Any]]:
+    """Verification figures and speed of every embedder in the manifest (default choice input)."""
+    from edge_gate.vision.bench import read_frames, bench_pipeline
+    from edge_gate.vision.evaluate import evaluate_embedder, markdown_table
+    from edge_gate.vision.pipeline import FacePipeline
+    from edge_gate.vision.runtime import load_manifest, resolve_models_dir
+
+    manifest = load_manifest(resolve_models_dir(ctx.vision.models_dir))
+    eval_cfg = ctx.vision.model_copy(update={"min_face_px": 20})
+    frames = read_frames(ctx.cache / "pyfeat" / "WolfgangLanger_Pexels.mp4", 35)
+    reports = []
+    out: list[dict[str, Any]] = []
+    for spec in sorted(manifest.models.values(), key=lambda s: s.model_id):
+        if spec.family not in ("facenet", "mobilefacenet"):
+            continue
+        pipe = FacePipeline.from_manifest(manifest, eval_cfg, embedder=spec.model_id)
+        report = evaluate_embedder(pipe, ctx.cache)
+        reports.append(report)
+        row = report.as_dict()
+        speed_pipe = FacePipeline.from_manifest(manifest, ctx.vision, embedder=spec.model_id)
+        row["video_bench"] = bench_pipeline(speed_pipe, frames)
+        out.append(row)
+    out.append({"markdown": markdown_table(reports)})
+    return out
+
+
+register_section("vision", _vision_section)
+
+
+@click.command("bench")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON document")
+@click.option(
+    "--cache",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="test data cache [default: $EDGE_GATE_CACHE or ~/.cache/edge-gate]",
+)
+@click.option("--section", "sections", multiple=True, help="run only these sections (repeatable)")
+@click.option("--frames", type=click.IntRange(10, 2000), default=60, show_default=True, help="video frames per run")
+@click.option("--eval", "evaluate", is_flag=True, help="also evaluate every embedder on ORL + johns (slow)")
+@click.option("--min-face-px", type=click.IntRange(12, 1000), default=DOOR_MIN_FACE_PX, show_default=True)
+@config_option
+def bench(
+    as_json: bool,
+    cache: Path | None,
+    sections: tuple[str, ...],
+    frames: int,
+    evaluate: bool,
+    min_face_px: int,
+    config_path: Path | None,
+) -> None:
+    """Run the benchmark sections and print their figures."""
+    unknown = [s for s in sections if s not in SECTIONS]
+    if unknown:
+        raise click.UsageError(f"unknown section(s) {unknown}; known: {sorted(SECTIONS)}")
+    ctx = BenchContext(
+        cache=cache or default_cache(),
+        vision=vision_config(config_path, min_face_px),
+        frames=frames,
+        evaluate=evaluate,
+    )
+    results: dict[str, Any] = {}
+    failed = False
+    for name in sections or tuple(SECTIONS):
+        try:
+            results[name] = SECTIONS[name](ctx)
+        except (EdgeGateError, OSError) as e:
+            results[name] = {"error": str(e)}
+            failed = True
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+    else:
+        for name, result in results.items():
+            click.echo(f"[{name}]")
+            for key, value in result.items():
+                click.echo(f"  {key}: {value if not isinstance(value, list | dict) else json.dumps(value)}")
+    if failed:
+        raise SystemExit(1)
