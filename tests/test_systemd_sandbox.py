@@ -5,7 +5,8 @@ Two of the unit's rules act inside the process and can be reproduced without sys
 * ``MemoryDenyWriteExecute=yes`` — Linux ≥ 6.3 offers the same rule as ``prctl(PR_SET_MDWE)``;
 * ``SystemCallFilter=@system-service`` minus ``@privileged @resources`` with
   ``SystemCallErrorNumber=EPERM`` — rebuilt here with libseccomp from the groups
-  ``systemd-analyze syscall-filter`` prints.
+  ``systemd-analyze syscall-filter`` prints;
+* ``RestrictAddressFamilies=`` — systemd also enforces it with seccomp on ``socket()``.
 
 A child process turns both on and then runs what the daemon runs: numpy, OpenCV, every shipped
 TFLite model (fp32, fp16, int8) through XNNPACK with threads, Ed25519, TLS, SQLite in WAL mode,
@@ -19,6 +20,7 @@ import ctypes.util
 import functools
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -37,7 +39,8 @@ CHILD = textwrap.dedent(
     import ctypes, json, mmap, os, sys, tempfile
     from pathlib import Path
 
-    models_dir, allowed_json, libseccomp = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+    models_dir, allowed_json, families_json, libseccomp = (
+        Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4])
     libc = ctypes.CDLL(None, use_errno=True)
 
     # MemoryDenyWriteExecute=yes
@@ -53,13 +56,26 @@ CHILD = textwrap.dedent(
     sc.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
     sc.seccomp_rule_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint]
     sc.seccomp_load.argtypes = [ctypes.c_void_p]
+
+    class ArgCmp(ctypes.Structure):  # struct scmp_arg_cmp
+        _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int),
+                    ("datum_a", ctypes.c_uint64), ("datum_b", ctypes.c_uint64)]
+
+    sc.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
+                                          ctypes.c_uint, ctypes.POINTER(ArgCmp)]
+    SCMP_CMP_EQ = 4
     SCMP_ACT_ALLOW, SCMP_ACT_ERRNO_EPERM = 0x7FFF0000, 0x00050000 | 1
     ctx = sc.seccomp_init(SCMP_ACT_ERRNO_EPERM)
     assert ctx
     for name in json.loads(allowed_json):
         nr = sc.seccomp_syscall_resolve_name(name.encode())
-        if nr >= 0:
+        if nr >= 0 and name != "socket":
             assert sc.seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0) == 0, name
+    # RestrictAddressFamilies=: socket() only for the listed families
+    socket_nr = sc.seccomp_syscall_resolve_name(b"socket")
+    for family in json.loads(families_json):
+        cmp = ArgCmp(0, SCMP_CMP_EQ, family, 0)
+        assert sc.seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, socket_nr, 1, ctypes.byref(cmp)) == 0
     assert sc.seccomp_load(ctx) == 0
 
     libc.mmap.restype = ctypes.c_void_p
@@ -74,6 +90,13 @@ CHILD = textwrap.dedent(
         pass
     else:
         raise AssertionError("the syscall filter is not in force (@resources allowed)")
+    import socket
+    try:
+        socket.socket(socket.AF_NETLINK, socket.SOCK_RAW)
+    except PermissionError:
+        pass
+    else:
+        raise AssertionError("the address family filter is not in force")
 
     import numpy as np
     import cv2
@@ -126,6 +149,8 @@ CHILD = textwrap.dedent(
         assert notifier.ready() and notifier.watchdog()
         assert receiver.recv(100) == b"READY=1\\n"
 
+    # glibc asks netlink which families exist for AI_ADDRCONFIG; it must cope with the refusal.
+    assert socket.getaddrinfo("localhost", 8883, flags=socket.AI_ADDRCONFIG)
     server = socket.create_server(("127.0.0.1", 0))
     client = socket.create_connection(server.getsockname(), timeout=5)
     conn, _ = server.accept()
@@ -172,6 +197,12 @@ def syscall_group(name: str) -> frozenset[str]:
     return frozenset(calls)
 
 
+def unit_address_families() -> list[int]:
+    """RestrictAddressFamilies= of the unit as numbers."""
+    (value,) = unit_settings()[("Service", "RestrictAddressFamilies")]
+    return [int(getattr(socket, name)) for name in value.split()]
+
+
 def unit_allow_list() -> set[str]:
     """The syscalls edge-gate.service permits, from its SystemCallFilter= lines in order."""
     allowed: set[str] = set()
@@ -200,7 +231,15 @@ def test_native_stack_runs_inside_the_units_sandbox() -> None:
     assert "sched_setaffinity" not in allowed  # ~@resources took effect
     assert "openat" in allowed
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(MODELS), json.dumps(sorted(allowed)), libseccomp],
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            str(MODELS),
+            json.dumps(sorted(allowed)),
+            json.dumps(unit_address_families()),
+            libseccomp,
+        ],
         capture_output=True,
         text=True,
         timeout=170,
