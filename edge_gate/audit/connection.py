@@ -70,12 +70,24 @@ def _credential_path(name: str, configured: Path | None) -> Path | None:
     return configured
 
 
+class _ClosingSSLSocket(ssl.SSLSocket):
+    """Closes itself when the handshake fails (paho drops the socket without closing it)."""
+
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except BaseException:
+            self.close()
+            raise
+
+
 def build_tls_context(cfg: MqttConfig) -> ssl.SSLContext | None:
     """The client TLS context, or None for an explicitly allowed plaintext connection."""
     if cfg.insecure_plaintext:
         return None
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED + check_hostname
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.sslsocket_class = _ClosingSSLSocket
     try:
         if cfg.ca_file is not None:
             ctx.load_verify_locations(cafile=str(cfg.ca_file))

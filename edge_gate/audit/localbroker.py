@@ -18,7 +18,8 @@ Two TLS listeners on 127.0.0.1 (server certificate for ``localhost`` and ``127.0
   discovery topics. ``broker.pki.client_cert``/``client_key`` is the good gateway certificate
   (CN = ``gateway_id``); ``rogue_client_cert``/``rogue_client_key`` has the same CN but is signed by
   another CA; ``rogue_ca`` is a CA that did not sign the broker certificate.
-* ``broker.password_port`` — password users: ``desk`` (read-only on ``<prefix>/#``) and
+* ``broker.password_port`` — password users: ``desk`` (read-only on ``<prefix>/#`` and
+  ``homeassistant/#``) and
   ``pw-<gateway_id>`` (write on its own gateway's topics) with passwords in ``broker.passwords``.
 
 Persistence is on (sessions and queued QoS 1 messages survive ``restart()``).
@@ -241,7 +242,7 @@ class MosquittoBroker:
             "pattern write homeassistant/+/%u/#\n"
         )
         (w / "acl-password").write_text(
-            f"user desk\ntopic read {prefix}/#\n\n"
+            f"user desk\ntopic read {prefix}/#\ntopic read homeassistant/#\n\n"
             f"user pw-{self.gateway_id}\ntopic write {prefix}/pw-{self.gateway_id}/#\n"
         )
         pki = self.pki
