@@ -13,6 +13,7 @@ import errno
 import logging
 import os
 import select
+import termios
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -24,6 +25,8 @@ from edge_gate.errors import RelayError
 log = logging.getLogger(__name__)
 
 _READ_CHUNK = 512
+# pyserial lets termios.error (not an OSError) escape from tcflush & co on a vanished device
+_PORT_ERRORS = (serial.SerialException, OSError, termios.error)
 
 
 class ChannelUnavailable(RelayError):
@@ -91,10 +94,10 @@ class SerialChannel:
                 write_timeout=self._write_timeout_s,
                 exclusive=True,
             )
-        except (serial.SerialException, OSError, ValueError) as e:
+        except (*_PORT_ERRORS, ValueError) as e:
             self._fail(str(e))
             raise ChannelUnavailable(f"{self._port}: cannot open: {e}") from e
-        with contextlib.suppress(serial.SerialException, OSError):
+        with contextlib.suppress(*_PORT_ERRORS):
             ser.reset_input_buffer()
         self._serial = ser
         self._backoff_s = self._backoff_min_s
@@ -116,7 +119,7 @@ class SerialChannel:
         try:
             written = ser.write(data)
             ser.flush()
-        except (serial.SerialException, OSError) as e:
+        except _PORT_ERRORS as e:
             self._fail(str(e))
             raise ChannelUnavailable(f"{self._port}: write failed: {e}") from e
         if written != len(data):
@@ -133,7 +136,7 @@ class SerialChannel:
             waiting = ser.in_waiting
             ser.timeout = 0
             rest = ser.read(min(waiting, _READ_CHUNK)) if waiting else b""
-        except (serial.SerialException, OSError) as e:
+        except _PORT_ERRORS as e:
             self._fail(str(e))
             raise ChannelUnavailable(f"{self._port}: read failed: {e}") from e
         return bytes(first) + bytes(rest)
@@ -142,7 +145,7 @@ class SerialChannel:
         ser = self.ensure_open()
         try:
             ser.reset_input_buffer()
-        except (serial.SerialException, OSError) as e:
+        except _PORT_ERRORS as e:
             self._fail(str(e))
             raise ChannelUnavailable(f"{self._port}: {e}") from e
 
