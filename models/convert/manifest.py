@@ -130,6 +130,23 @@ CONVERSION = {
     "mtcnn-onet": {**dict.fromkeys(("fp32", "fp16"), _MT["fp32"]),
                    "int8": _MT["fp32"] + "; " + _MT_INT8.format(n=155, what="48x48 jittered face boxes (2/3) and face-part/background crops (1/3)")},
 }
+_FN = "graph_final.pb imported with wrap_function(import_graph_def), pruned input:0 -> embeddings:0"
+_EMB_INT8 = (
+    "calibrated on 228 real face crops ({size}x{size}, (x-127.5)/128): ORL s1-s20 (200, grey replicated to RGB, "
+    "central 92x92) + 28 dlib johns (even indices); cosine checked on all 455 crops and on the 227 held out"
+)
+_MFN = (
+    "graph rebuilt op by op in TensorFlow from the original batch-2 flatbuffer (weights, strides, padding read "
+    "from the file) with a [1,112,112,3] input, PReLU (relu(x)+a(x-|x|)) re-fused into PRELU; max |diff| to the original batch-2 "
+    "file on 57 real crops = 0.0"
+)
+CONVERSION["facenet"] = {
+    "fp32": _FN + " (reference only, not committed)",
+    "fp16": _FN,
+    "int8": _FN + "; " + _EMB_INT8.format(size=160),
+}
+CONVERSION["mobilefacenet"] = {"fp32": _MFN, "fp16": _MFN, "int8": _MFN + "; " + _EMB_INT8.format(size=112)}
+
 # The variant each family's runtime should load by default (chosen from measured.json; see README.md).
 DEFAULTS = {"mtcnn-pnet": "fp32", "mtcnn-rnet": "fp32", "mtcnn-onet": "fp32", "facenet": "int8", "mobilefacenet": "fp32"}
 
