@@ -17,9 +17,7 @@ F32 = np.float32
 
 def test_nms_keeps_best_of_overlapping_boxes() -> None:
     """Two heavily overlapping boxes collapse to the higher score; a distant box survives."""
-    boxes = np.array(
-        [[0, 0, 10, 10, 0.9], [1, 1, 11, 11, 0.95], [50, 50, 60, 60, 0.5]], dtype=F32
-    )
+    boxes = np.array([[0, 0, 10, 10, 0.9], [1, 1, 11, 11, 0.95], [50, 50, 60, 60, 0.5]], dtype=F32)
     keep = mtcnn.nms(boxes, 0.5, "union")
     assert sorted(keep.tolist()) == [1, 2]
     assert mtcnn.nms(np.empty((0, 5), dtype=F32), 0.5).size == 0
@@ -38,7 +36,9 @@ def test_rerec_and_bbreg() -> None:
     assert sq[0, 2] - sq[0, 0] == pytest.approx(40)
     assert sq[0, 3] - sq[0, 1] == pytest.approx(40)
     assert (sq[0, 0] + sq[0, 2]) / 2 == pytest.approx(20)
-    moved = mtcnn.bbreg(np.array([[0, 0, 9, 9, 1.0]], dtype=F32), np.array([[0.1, 0.2, -0.1, 0.0]], dtype=F32))
+    moved = mtcnn.bbreg(
+        np.array([[0, 0, 9, 9, 1.0]], dtype=F32), np.array([[0.1, 0.2, -0.1, 0.0]], dtype=F32)
+    )
     assert moved[0, :4].tolist() == pytest.approx([1.0, 2.0, 8.0, 9.0])
 
 
@@ -65,7 +65,8 @@ def _nearest(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     w, h = size
     ys = (np.arange(h) * image.shape[0] / h).astype(int)
     xs = (np.arange(w) * image.shape[1] / w).astype(int)
-    return image[ys][:, xs]
+    out: np.ndarray = image[ys][:, xs]
+    return out
 
 
 def test_cascade_with_fake_nets_finds_the_bright_square() -> None:
@@ -89,15 +90,19 @@ def test_cascade_with_fake_nets_finds_the_bright_square() -> None:
     def onet(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n = len(batch)
         prob = (batch[..., 0] > 0.9).mean(axis=(1, 2)).astype(F32)
-        pts = np.tile(np.array([0.3, 0.7, 0.5, 0.35, 0.65, 0.35, 0.35, 0.55, 0.75, 0.75], dtype=F32), (n, 1))
+        pts = np.tile(
+            np.array([0.3, 0.7, 0.5, 0.35, 0.65, 0.35, 0.35, 0.55, 0.75, 0.75], dtype=F32), (n, 1)
+        )
         return prob, np.zeros((n, 4), dtype=F32), pts
 
     params = mtcnn.CascadeParams(min_face_px=40, thresholds=(0.95, 0.95, 0.95))
     dets = mtcnn.detect_faces(image, pnet, rnet, onet, _nearest, params)
     assert len(dets) >= 1
     best = dets[0]
-    assert best.box.x1 >= 40 and best.box.x2 <= 120
-    assert best.box.y1 >= 20 and best.box.y2 <= 100
+    assert best.box.x1 >= 40
+    assert best.box.x2 <= 120
+    assert best.box.y1 >= 20
+    assert best.box.y2 <= 100
     assert best.landmarks[0, 0] < best.landmarks[1, 0]
     assert best.landmarks[:2, 1].max() < best.landmarks[3:, 1].min()
 
@@ -126,7 +131,9 @@ def test_cascade_on_blank_and_tiny_frames_returns_nothing() -> None:
 )
 def test_umeyama_recovers_a_similarity(angle: float, scale: float, tx: float, ty: float) -> None:
     """Landmarks moved by a known similarity are mapped back onto the template exactly."""
-    rot = scale * np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    rot = scale * np.array(
+        [[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]]
+    )
     src = align.ARCFACE_TEMPLATE_112 @ rot.T + np.array([tx, ty])
     matrix = align.similarity_to_template(src.astype(F32), 112)
     back = align.apply_affine(matrix, src)
@@ -143,7 +150,9 @@ def test_pose_of_template_is_frontal_and_roll_follows_rotation() -> None:
     """Template landmarks give ~0 yaw/pitch/roll; rotating by 20° gives roll ≈ 20°."""
     pts = align.ARCFACE_TEMPLATE_112.astype(F32)
     yaw, pitch, roll = quality.pose_from_landmarks(pts)
-    assert abs(yaw) < 3 and abs(pitch) < 3 and abs(roll) < 1
+    assert abs(yaw) < 3
+    assert abs(pitch) < 3
+    assert abs(roll) < 1
     a = math.radians(20)
     rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
     _, _, roll20 = quality.pose_from_landmarks((pts @ rot.T).astype(F32))
@@ -185,4 +194,5 @@ def test_verification_metrics_on_known_scores() -> None:
     labels = ["a", "a", "b"]
     emb = np.eye(3, dtype=F32)
     g, i = metrics.pair_scores(labels, emb)
-    assert g.size == 1 and i.size == 2
+    assert g.size == 1
+    assert i.size == 2

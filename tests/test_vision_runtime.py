@@ -25,7 +25,7 @@ def _copy_model(models_dir: Path, dest: Path, model_id: str) -> Path:
     entry = manifest["models"][model_id]
     shutil.copy(models_dir / entry["file"], dest / entry["file"])
     (dest / "manifest.json").write_text(json.dumps({"schema": 1, "models": {model_id: entry}}))
-    return dest / entry["file"]
+    return dest / str(entry["file"])
 
 
 def test_manifest_lists_every_family_with_one_default(models_dir: Path) -> None:

@@ -25,7 +25,7 @@ from edge_gate.errors import EdgeGateError
 
 CACHE_ENV = "EDGE_GATE_CACHE"
 DOOR_MIN_FACE_PX = 60
-"""P-Net pyramid floor for the benchmark: a face 60 px wide at 640×480 is a person about 1.5-2 m
+"""P-Net pyramid floor for the benchmark: a face 60 px wide at 640x480 is a person about 1.5-2 m
 from a typical door camera; smaller faces are too far away to be at the door."""
 
 
@@ -67,7 +67,7 @@ def _vision_section(ctx: BenchContext) -> dict[str, Any]:
 
 def _evaluate_embedders(ctx: BenchContext) -> list[dict[str, Any]]:
     """Verification figures and speed of every embedder in the manifest (default choice input)."""
-    from edge_gate.vision.bench import read_frames, bench_pipeline
+    from edge_gate.vision.bench import bench_pipeline, read_frames
     from edge_gate.vision.evaluate import evaluate_embedder, markdown_table
     from edge_gate.vision.pipeline import FacePipeline
     from edge_gate.vision.runtime import load_manifest, resolve_models_dir
@@ -103,9 +103,19 @@ register_section("vision", _vision_section)
     help="test data cache [default: $EDGE_GATE_CACHE or ~/.cache/edge-gate]",
 )
 @click.option("--section", "sections", multiple=True, help="run only these sections (repeatable)")
-@click.option("--frames", type=click.IntRange(10, 2000), default=60, show_default=True, help="video frames per run")
-@click.option("--eval", "evaluate", is_flag=True, help="also evaluate every embedder on ORL + johns (slow)")
-@click.option("--min-face-px", type=click.IntRange(12, 1000), default=DOOR_MIN_FACE_PX, show_default=True)
+@click.option(
+    "--frames",
+    type=click.IntRange(10, 2000),
+    default=60,
+    show_default=True,
+    help="video frames per run",
+)
+@click.option(
+    "--eval", "evaluate", is_flag=True, help="also evaluate every embedder on ORL + johns (slow)"
+)
+@click.option(
+    "--min-face-px", type=click.IntRange(12, 1000), default=DOOR_MIN_FACE_PX, show_default=True
+)
 @config_option
 def bench(
     as_json: bool,
@@ -140,6 +150,8 @@ def bench(
         for name, result in results.items():
             click.echo(f"[{name}]")
             for key, value in result.items():
-                click.echo(f"  {key}: {value if not isinstance(value, list | dict) else json.dumps(value)}")
+                click.echo(
+                    f"  {key}: {value if not isinstance(value, list | dict) else json.dumps(value)}"
+                )
     if failed:
         raise SystemExit(1)

@@ -2,7 +2,8 @@
 
 With ``--json`` each image gives one JSON object per line::
 
-    {"path", "width", "height", "faces": [{"box", "score", "landmarks", "quality", "embedding"}], "error"}
+    {"path", "width", "height", "error",
+     "faces": [{"box", "score", "landmarks", "quality", "embedding"}]}
 
 faces sorted largest first. A bad image (unreadable, truncated, oversized, not an image) gets
 ``"error": "<message>"`` and the run goes on. Exit status: 0 when the run completed (even if some
@@ -27,7 +28,7 @@ EXIT_MODELS = 1
 
 
 def vision_config(config_path: Path | None, min_face_px: int | None) -> VisionConfig:
-    """The ``[vision]`` section: from ``--config``, else the default file if present, else defaults."""
+    """``[vision]`` from ``--config``, else from the default file if present, else defaults."""
     if config_path is not None or default_config_path().is_file():
         vision = load_or_exit(config_path).vision
     else:
@@ -39,7 +40,13 @@ def vision_config(config_path: Path | None, min_face_px: int | None) -> VisionCo
 
 def embed_one(pipe: FacePipeline, path: Path, limits: ImageLimits) -> dict[str, Any]:
     """The JSON record of one image; per-image failures become ``error``."""
-    record: dict[str, Any] = {"path": str(path), "width": None, "height": None, "faces": [], "error": None}
+    record: dict[str, Any] = {
+        "path": str(path),
+        "width": None,
+        "height": None,
+        "faces": [],
+        "error": None,
+    }
     try:
         image = load_image(path, limits)
     except ImageError as e:
@@ -60,7 +67,16 @@ def _print_table(records: list[dict[str, Any]], model_id: str) -> None:
     from rich.table import Table
 
     table = Table(title=f"edge-gate embed ({model_id})")
-    for col in ("image", "size", "face", "box x1 y1 x2 y2", "score", "eyes px", "yaw/pitch", "error"):
+    for col in (
+        "image",
+        "size",
+        "face",
+        "box x1 y1 x2 y2",
+        "score",
+        "eyes px",
+        "yaw/pitch",
+        "error",
+    ):
         table.add_column(col, overflow="fold")
     for r in records:
         name = Path(r["path"]).name
@@ -83,12 +99,25 @@ def _print_table(records: list[dict[str, Any]], model_id: str) -> None:
 
 
 @click.command("embed")
-@click.option("--model", "model", default=None, help="embedder: manifest id or family [default: config vision.embedder]")
+@click.option(
+    "--model",
+    "model",
+    default=None,
+    help="embedder: manifest id or family [default: config vision.embedder]",
+)
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line per image")
-@click.option("--min-face-px", type=click.IntRange(12, 1000), default=None, help="smallest face to look for")
+@click.option(
+    "--min-face-px", type=click.IntRange(12, 1000), default=None, help="smallest face to look for"
+)
 @config_option
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
-def embed(model: str | None, as_json: bool, min_face_px: int | None, config_path: Path | None, images: tuple[Path, ...]) -> None:
+def embed(
+    model: str | None,
+    as_json: bool,
+    min_face_px: int | None,
+    config_path: Path | None,
+    images: tuple[Path, ...],
+) -> None:
     """Detect faces in IMAGE files and print boxes, landmarks, quality and embeddings."""
     vision = vision_config(config_path, min_face_px)
     try:

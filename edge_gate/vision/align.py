@@ -3,9 +3,9 @@
 Two ways to cut a face for an embedder:
 
 * :func:`similarity_to_template`: 5-point similarity transform (Umeyama 1991, no reflection)
-  onto the ArcFace 112×112 template (scaled for other sizes) — what MobileFaceNet expects;
+  onto the ArcFace 112x112 template (scaled for other sizes) — what MobileFaceNet expects;
 * :func:`margin_crop_box`: the FaceNet (davidsandberg) crop — detection box grown by a margin,
-  clipped to the frame, later resized to 160×160.
+  clipped to the frame, later resized to 160x160.
 
 This module only computes the geometry; the warp/resize itself runs in the image adapter.
 """
@@ -32,13 +32,13 @@ ARCFACE_TEMPLATE_112: F64 = np.array(
     ],
     dtype=np.float64,
 )
-"""Landmark positions (left eye, right eye, nose, mouth left, mouth right) in a 112×112 crop."""
+"""Landmark positions (left eye, right eye, nose, mouth left, mouth right) in a 112x112 crop."""
 
 
 def umeyama(src: F64, dst: F64) -> F64:
     """Least-squares similarity (rotation, uniform scale, translation) mapping ``src`` → ``dst``.
 
-    Returns the 2×3 affine matrix. Reflections are excluded (Umeyama's sign correction).
+    Returns the 2x3 affine matrix. Reflections are excluded (Umeyama's sign correction).
     """
     if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 2:
         raise ValueError("src and dst must both be (N, 2)")
@@ -67,17 +67,19 @@ def template_for(size_px: int) -> F64:
 
 
 def similarity_to_template(landmarks: F32, size_px: int = 112) -> F64:
-    """2×3 matrix taking frame coordinates to an aligned ``size_px`` crop."""
+    """2x3 matrix taking frame coordinates to an aligned ``size_px`` crop."""
     return umeyama(landmarks.astype(np.float64), template_for(size_px))
 
 
 def apply_affine(matrix: F64, points: npt.NDArray[np.floating]) -> F64:
-    """Map (N, 2) points through a 2×3 affine matrix."""
+    """Map (N, 2) points through a 2x3 affine matrix."""
     pts = np.asarray(points, dtype=np.float64)
     return pts @ matrix[:, :2].T + matrix[:, 2]
 
 
-def margin_crop_box(box: Box, margin_px: float, width: int, height: int) -> tuple[int, int, int, int]:
+def margin_crop_box(
+    box: Box, margin_px: float, width: int, height: int
+) -> tuple[int, int, int, int]:
     """FaceNet crop: ``box`` grown by ``margin_px / 2`` on each side, clipped to the frame.
 
     Returns integer ``x1, y1, x2, y2`` (x2/y2 exclusive) with at least one pixel each way.

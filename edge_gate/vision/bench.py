@@ -1,6 +1,6 @@
 """Vision benchmark (composition): per-stage latency on frames of a real face video.
 
-Frames of ``pyfeat/WolfgangLanger_Pexels.mp4`` (640×360) are letterboxed to 640×480 — the
+Frames of ``pyfeat/WolfgangLanger_Pexels.mp4`` (640x360) are letterboxed to 640x480 — the
 geometry of a typical door camera, without stretching the face — and run through detect → align →
 embed for the largest face. Reported per stage: median and p95 milliseconds, plus the sum.
 """
@@ -27,11 +27,13 @@ FRAME_W, FRAME_H = 640, 480
 
 
 def letterbox(frame: U8, width: int = FRAME_W, height: int = FRAME_H) -> U8:
-    """Scale to fit ``width``×``height`` keeping the aspect ratio; pad with black."""
+    """Scale to fit ``width``x``height`` keeping the aspect ratio; pad with black."""
     h, w = frame.shape[:2]
     s = min(width / w, height / h)
     nw, nh = round(w * s), round(h * s)
-    resized = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA) if (nw, nh) != (w, h) else frame
+    resized = (
+        cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA) if (nw, nh) != (w, h) else frame
+    )
     out = np.zeros((height, width, 3), dtype=np.uint8)
     y0, x0 = (height - nh) // 2, (width - nw) // 2
     out[y0 : y0 + nh, x0 : x0 + nw] = resized
@@ -39,7 +41,7 @@ def letterbox(frame: U8, width: int = FRAME_W, height: int = FRAME_H) -> U8:
 
 
 def read_frames(video: Path, count: int, stride: int = 3) -> list[U8]:
-    """``count`` frames (every ``stride``-th) of ``video``, letterboxed to 640×480 BGR."""
+    """``count`` frames (every ``stride``-th) of ``video``, letterboxed to 640x480 BGR."""
     cap = cv2.VideoCapture(str(video))
     if not cap.isOpened():
         raise CaptureError(f"{video}: cannot open video")
@@ -51,7 +53,7 @@ def read_frames(video: Path, count: int, stride: int = 3) -> list[U8]:
             if not ok:
                 break
             if index % stride == 0:
-                frames.append(letterbox(frame))
+                frames.append(letterbox(np.asarray(frame, dtype=np.uint8)))
             index += 1
     finally:
         cap.release()

@@ -56,7 +56,9 @@ def list_dataset(
     return [(i, p) for i in ids for p in by_id[i][:per_identity]]
 
 
-def embed_dataset(pipe: FacePipeline, name: str, items: Sequence[tuple[str, Path]]) -> DatasetEmbeddings:
+def embed_dataset(
+    pipe: FacePipeline, name: str, items: Sequence[tuple[str, Path]]
+) -> DatasetEmbeddings:
     labels: list[str] = []
     vecs: list[F32] = []
     paths: list[Path] = []
@@ -75,7 +77,9 @@ def embed_dataset(pipe: FacePipeline, name: str, items: Sequence[tuple[str, Path
         vecs.append(vec)
         paths.append(path)
     emb = np.stack(vecs) if vecs else np.empty((0, 0), dtype=np.float32)
-    return DatasetEmbeddings(name, labels, emb.astype(np.float32), paths, len(items), missed, embed_ms)
+    return DatasetEmbeddings(
+        name, labels, emb.astype(np.float32), paths, len(items), missed, embed_ms
+    )
 
 
 @dataclass(frozen=True)
@@ -139,15 +143,17 @@ def evaluate_embedder(
 def markdown_table(reports: Sequence[EmbedderReport]) -> str:
     """README table: one row per embedder."""
     lines = [
-        "| embedder | dim | AUC pooled | TAR@FAR1e-3 pooled | EER pooled | AUC ORL | AUC johns | embed ms |",
+        "| embedder | dim | AUC pooled | TAR@FAR1e-3 pooled | EER pooled "
+        "| AUC ORL | AUC johns | embed ms |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in reports:
         orl = r.per_dataset.get("orl")
         johns = r.per_dataset.get("johns")
         lines.append(
-            f"| {r.model_id} | {r.embedding_size} | {r.pooled.auc:.4f} | {r.pooled.tar_at_far_1e3:.3f} | "
-            f"{r.pooled.eer:.3f} | {orl.auc if orl else float('nan'):.4f} | "
-            f"{johns.auc if johns else float('nan'):.4f} | {r.embed_ms_median:.1f} |"
+            f"| {r.model_id} | {r.embedding_size} | {r.pooled.auc:.5f} "
+            f"| {r.pooled.tar_at_far_1e3:.3f} | "
+            f"{r.pooled.eer:.3f} | {orl.auc if orl else float('nan'):.5f} | "
+            f"{johns.auc if johns else float('nan'):.5f} | {r.embed_ms_median:.1f} |"
         )
     return "\n".join(lines)

@@ -24,7 +24,9 @@ from edge_gate.errors import ImageError
 U8 = npt.NDArray[np.uint8]
 
 SUPPORTED_FORMATS = ("png", "jpeg", "pnm", "bmp", "webp")
-_SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+_SOF_MARKERS = frozenset(
+    {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+)
 _STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8)})
 
 
@@ -178,15 +180,20 @@ def decode_image(data: bytes, limits: ImageLimits | None = None) -> U8:
     """Decode image bytes to a BGR uint8 array after all the header checks."""
     limits = limits or ImageLimits()
     if len(data) > limits.max_bytes:
-        raise ImageError(f"file is {_fmt_bytes(len(data))}, over the {_fmt_bytes(limits.max_bytes)} limit")
+        raise ImageError(
+            f"file is {_fmt_bytes(len(data))}, over the {_fmt_bytes(limits.max_bytes)} limit"
+        )
     header = probe(data)
     if header.width <= 0 or header.height <= 0:
-        raise ImageError(f"invalid dimensions {header.width}x{header.height} in the {header.format} header")
+        raise ImageError(
+            f"invalid dimensions {header.width}x{header.height} in the {header.format} header"
+        )
     pixels = header.width * header.height
     if pixels > limits.max_pixels or max(header.width, header.height) > limits.max_side_px:
         raise ImageError(
             f"image too large: {header.width}x{header.height} pixels declared "
-            f"(limit {limits.max_pixels:,} pixels, {limits.max_side_px} px per side); refused before decoding"
+            f"(limit {limits.max_pixels:,} pixels, {limits.max_side_px} px per side); "
+            "refused before decoding"
         )
     _check_complete(data, header)
     try:

@@ -14,16 +14,21 @@ def resize_area(image: U8, size_wh: tuple[int, int]) -> U8:
     """Resize to ``(width, height)``; area interpolation when shrinking, linear when growing."""
     w, h = size_wh
     shrink = w <= image.shape[1] and h <= image.shape[0]
-    out: U8 = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-    return out
+    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    return np.asarray(cv2.resize(image, (w, h), interpolation=interp), dtype=np.uint8)
 
 
 def warp_affine(image: U8, matrix: F64, size_px: int) -> U8:
-    """Warp with a 2×3 matrix into a ``size_px`` square (bilinear, black border)."""
-    out: U8 = cv2.warpAffine(
-        image, matrix, (size_px, size_px), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    """Warp with a 2x3 matrix into a ``size_px`` square (bilinear, black border)."""
+    out = cv2.warpAffine(
+        image,
+        matrix,
+        (size_px, size_px),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
     )
-    return out
+    return np.asarray(out, dtype=np.uint8)
 
 
 def crop_resize(image: U8, box_xyxy: tuple[int, int, int, int], size_px: int) -> U8:
@@ -33,10 +38,8 @@ def crop_resize(image: U8, box_xyxy: tuple[int, int, int, int], size_px: int) ->
 
 
 def bgr_to_rgb(image: U8) -> U8:
-    out: U8 = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    return out
+    return np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), dtype=np.uint8)
 
 
 def grey_to_bgr(image: U8) -> U8:
-    out: U8 = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    return out
+    return np.asarray(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR), dtype=np.uint8)

@@ -70,7 +70,7 @@ def pyramid_scales(height: int, width: int, min_face_px: int, factor: float) -> 
 
 
 def nms(boxes: F32, threshold: float, method: str = "union") -> npt.NDArray[np.intp]:
-    """Greedy non-maximum suppression; ``boxes`` rows are x1, y1, x2, y2, score. Returns kept rows."""
+    """Greedy non-maximum suppression over rows x1, y1, x2, y2, score; returns kept rows."""
     if boxes.shape[0] == 0:
         return np.empty(0, dtype=np.intp)
     x1, y1, x2, y2, s = (boxes[:, i] for i in range(5))
@@ -106,7 +106,7 @@ def pnet_boxes(prob: F32, reg: F32, scale: float, threshold: float) -> F32:
 
 
 def bbreg(boxes: F32, reg: F32) -> F32:
-    """Apply regression offsets (relative to box size) to rows x1, y1, x2, y2, ...; returns a copy."""
+    """Apply regression offsets (relative to box size) to rows x1, y1, x2, y2, ...; a copy."""
     out = boxes.copy()
     w = boxes[:, 2] - boxes[:, 0] + 1
     h = boxes[:, 3] - boxes[:, 1] + 1
@@ -193,7 +193,9 @@ def _stage_pnet(
     return rerec(refined)
 
 
-def _stage_rnet(image: npt.NDArray[np.uint8], boxes: F32, rnet: RNetFn, resize: ResizeFn, t: float) -> F32:
+def _stage_rnet(
+    image: npt.NDArray[np.uint8], boxes: F32, rnet: RNetFn, resize: ResizeFn, t: float
+) -> F32:
     batch, boxes = _crops(image, boxes, 24, resize)
     if boxes.shape[0] == 0:
         return boxes

@@ -5,16 +5,18 @@ Stable API used by gallery, liveness, camera snapshot and the daemon::
     pipe = FacePipeline.from_config(cfg.vision)            # loads and verifies the models
     dets: list[Detection] = pipe.detect(image_bgr)         # largest box first
     vec: np.ndarray = pipe.embed(image_bgr, dets[0])       # float32 (D,), L2-normalised
-    faces: list[Face] = pipe.analyze(image_bgr)            # box, score, landmarks, quality, embedding
-    crop = pipe.align(image_bgr, dets[0])                  # 112×112 BGR aligned crop
+    faces: list[Face] = pipe.analyze(image_bgr)            # box, score, landmarks, quality, vec
+    crop = pipe.align(image_bgr, dets[0])                  # 112x112 BGR aligned crop
     pipe.embedding_size, pipe.embedder_id                  # e.g. 512, "facenet-int8"
 
-``image_bgr`` is an (H, W, 3) uint8 BGR array (what cv2 and :func:`edge_gate.vision.image_io.load_image`
-give); greyscale (H, W) arrays are accepted and converted. Detection landmarks are (5, 2) float32 in frame
-pixels, order left eye, right eye, nose, mouth left, mouth right (image-left first).
+``image_bgr`` is an (H, W, 3) uint8 BGR array (what cv2 and
+:func:`edge_gate.vision.image_io.load_image` give); greyscale (H, W) arrays are accepted too.
+Detection landmarks are (5, 2) float32 in frame pixels, order left eye, right eye, nose,
+mouth left, mouth right (image-left first).
 
-Threads: a ``FacePipeline`` owns TFLite interpreters, which are not thread-safe. Use one pipeline per
-thread (the daemon's pipeline thread owns one; a CLI owns another); never share one across threads.
+Threads: a ``FacePipeline`` owns TFLite interpreters, which are not thread-safe. Use one
+pipeline per thread (the daemon's pipeline thread owns one; a CLI owns another); never share
+one across threads.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ class EmbedderPrep:
 
 
 def embedder_prep(model: TFLiteModel, margin_px: int) -> EmbedderPrep:
-    """Preprocessing for an embedder from its family, overridable by the manifest's ``preprocessing``."""
+    """Embedder preprocessing from its family; a manifest ``preprocessing`` dict may override."""
     spec = model.spec
     size_px = int(model.input_signature[1])
     crop = "margin" if spec.family == "facenet" else "aligned"
@@ -67,7 +69,9 @@ def embedder_prep(model: TFLiteModel, margin_px: int) -> EmbedderPrep:
         rgb = str(pre.get("channels", pre.get("color", "RGB"))).upper() != "BGR"
     if crop not in ("aligned", "margin"):
         crop = "margin" if "margin" in crop or "box" in crop else "aligned"
-    return EmbedderPrep(crop=crop, size_px=size_px, mean=mean, std=std, rgb=rgb, margin_px=margin_px)
+    return EmbedderPrep(
+        crop=crop, size_px=size_px, mean=mean, std=std, rgb=rgb, margin_px=margin_px
+    )
 
 
 def _as_bgr(image: U8) -> U8:
@@ -75,7 +79,9 @@ def _as_bgr(image: U8) -> U8:
         return imgops.grey_to_bgr(image)
     if image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
         return image
-    raise ValueError(f"expected a uint8 BGR (H, W, 3) or grey (H, W) image, got {image.dtype} {image.shape}")
+    raise ValueError(
+        f"expected a uint8 BGR (H, W, 3) or grey (H, W) image, got {image.dtype} {image.shape}"
+    )
 
 
 class FacePipeline:
@@ -97,7 +103,11 @@ class FacePipeline:
         self.embedder_id = embedder.spec.model_id
         self.embedding_size = int(embedder.spec.embedding_size or 0) or None
         self._embed_output = out
-        self.detector_ids = {"pnet": pnet.spec.model_id, "rnet": rnet.spec.model_id, "onet": onet.spec.model_id}
+        self.detector_ids = {
+            "pnet": pnet.spec.model_id,
+            "rnet": rnet.spec.model_id,
+            "onet": onet.spec.model_id,
+        }
         self.threads = embedder.threads
 
     @classmethod
@@ -108,17 +118,23 @@ class FacePipeline:
         return cls.from_manifest(manifest, config, embedder=embedder)
 
     @classmethod
-    def from_manifest(cls, manifest: Manifest, config: VisionConfig, *, embedder: str | None = None) -> FacePipeline:
+    def from_manifest(
+        cls, manifest: Manifest, config: VisionConfig, *, embedder: str | None = None
+    ) -> FacePipeline:
         d = manifest.models_dir
         t = config.threads
 
         def load(name: str, family: str) -> TFLiteModel:
-            return TFLiteModel(d, manifest.resolve(name, family if name == family else None), threads=t)
+            return TFLiteModel(
+                d, manifest.resolve(name, family if name == family else None), threads=t
+            )
 
         emb_name = embedder or config.embedder
         emb_spec = manifest.resolve(emb_name)
         if emb_spec.family not in ("facenet", "mobilefacenet"):
-            raise ModelRuntimeError(f"model {emb_name!r} is not an embedder (family {emb_spec.family})")
+            raise ModelRuntimeError(
+                f"model {emb_name!r} is not an embedder (family {emb_spec.family})"
+            )
         params = mtcnn.CascadeParams(
             min_face_px=config.min_face_px,
             factor=config.pyramid_factor,
@@ -158,7 +174,9 @@ class FacePipeline:
     def detect(self, image_bgr: U8) -> list[Detection]:
         """Faces in the frame, largest box first (empty list when there is none)."""
         rgb = imgops.bgr_to_rgb(_as_bgr(image_bgr))
-        return mtcnn.detect_faces(rgb, self._pnet_fn, self._rnet_fn, self._onet_fn, imgops.resize_area, self.params)
+        return mtcnn.detect_faces(
+            rgb, self._pnet_fn, self._rnet_fn, self._onet_fn, imgops.resize_area, self.params
+        )
 
     def align(self, image_bgr: U8, detection: Detection, size_px: int = ALIGNED_PX) -> U8:
         """The face warped onto the ArcFace template: a ``size_px`` square BGR crop."""
@@ -178,12 +196,17 @@ class FacePipeline:
         """Embeddings (N, D) of crops made by :meth:`embedder_input`, L2-normalised float32."""
         if not crops_bgr:
             return np.empty((0, self.embedding_size or 0), dtype=np.float32)
-        batch = np.stack([imgops.bgr_to_rgb(c) if self.prep.rgb else c for c in crops_bgr]).astype(np.float32)
+        batch = np.stack([imgops.bgr_to_rgb(c) if self.prep.rgb else c for c in crops_bgr]).astype(
+            np.float32
+        )
         batch = (batch - self.prep.mean) / self.prep.std
-        vecs = self._embedder.run_batched(np.ascontiguousarray(batch, dtype=np.float32), self._embed_output)
+        vecs = self._embedder.run_batched(
+            np.ascontiguousarray(batch, dtype=np.float32), self._embed_output
+        )
         vecs = vecs.reshape(len(crops_bgr), -1).astype(np.float32)
         norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-        return (vecs / np.maximum(norms, 1e-12)).astype(np.float32)
+        out: F32 = (vecs / np.maximum(norms, 1e-12)).astype(np.float32)
+        return out
 
     def embed(self, image_bgr: U8, detection: Detection) -> F32:
         """The L2-normalised float32 embedding of one detected face."""
@@ -199,7 +222,9 @@ class FacePipeline:
         aligned = [self.align(bgr, d) for d in dets]
         vecs: F32 | None = None
         if embed:
-            crops = aligned if self.prep.crop == "aligned" and self.prep.size_px == ALIGNED_PX else None
+            crops = (
+                aligned if self.prep.crop == "aligned" and self.prep.size_px == ALIGNED_PX else None
+            )
             vecs = self.embed_crops(crops or [self.embedder_input(bgr, d) for d in dets])
         return [
             Face(

@@ -72,7 +72,9 @@ class Manifest:
         if len(defaults) == 1 and (family is None or name == family):
             return defaults[0]
         known = ", ".join(sorted({*self.models, *(s.family for s in self.models.values())}))
-        raise ModelIntegrityError(f"unknown model {name!r} in {self.models_dir / MANIFEST_NAME} (known: {known})")
+        raise ModelIntegrityError(
+            f"unknown model {name!r} in {self.models_dir / MANIFEST_NAME} (known: {known})"
+        )
 
     def by_family(self, family: str) -> list[ModelSpec]:
         return [s for s in self.models.values() if s.family == family]
@@ -89,7 +91,11 @@ def resolve_models_dir(configured: Path | None = None) -> Path:
     env = os.environ.get(MODELS_ENV)
     if env:
         return Path(env)
-    for candidate in (SYSTEM_MODELS_DIR, Path(__file__).resolve().parent.parent / "models", _shipped_models_dir()):
+    for candidate in (
+        SYSTEM_MODELS_DIR,
+        Path(__file__).resolve().parent.parent / "models",
+        _shipped_models_dir(),
+    ):
         if (candidate / MANIFEST_NAME).is_file():
             return candidate
     return _shipped_models_dir()
@@ -129,12 +135,18 @@ def load_manifest(models_dir: Path) -> Manifest:
         doc = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ModelIntegrityError(f"{path}: manifest is not valid JSON: {e}") from e
-    if not isinstance(doc, dict) or doc.get("schema") != 1 or not isinstance(doc.get("models"), dict):
+    if (
+        not isinstance(doc, dict)
+        or doc.get("schema") != 1
+        or not isinstance(doc.get("models"), dict)
+    ):
         raise ModelIntegrityError(f"{path}: manifest must be {{'schema': 1, 'models': {{...}}}}")
     models = {str(k): _spec(str(k), v) for k, v in doc["models"].items() if isinstance(v, dict)}
     for spec in models.values():
         if "/" in spec.file or "\\" in spec.file or spec.file.startswith("."):
-            raise ModelIntegrityError(f"{path}: model file name {spec.file!r} must be a plain file name")
+            raise ModelIntegrityError(
+                f"{path}: model file name {spec.file!r} must be a plain file name"
+            )
     return Manifest(models_dir=Path(models_dir), models=models)
 
 
@@ -161,7 +173,9 @@ def _interpreter_class() -> Any:
         try:
             from tflite_runtime.interpreter import Interpreter
         except ImportError as e:
-            raise ModelRuntimeError("no TFLite runtime: install ai-edge-litert (or tflite-runtime)") from e
+            raise ModelRuntimeError(
+                "no TFLite runtime: install ai-edge-litert (or tflite-runtime)"
+            ) from e
     return Interpreter
 
 
@@ -179,11 +193,13 @@ def _quantize(x: npt.NDArray[Any], detail: Mapping[str, Any]) -> npt.NDArray[Any
 
 def _dequantize(q: npt.NDArray[Any], detail: Mapping[str, Any]) -> F32:
     if q.dtype == np.float32:
-        return q
-    scale, zero = detail["quantization"]
+        same: F32 = q
+        return same
+    scale, zero = (float(v) for v in detail["quantization"])
+    out: F32 = q.astype(np.float32)
     if scale == 0:
-        return q.astype(np.float32)
-    return ((q.astype(np.float32) - zero) * scale).astype(np.float32)
+        return out
+    return ((out - np.float32(zero)) * np.float32(scale)).astype(np.float32)
 
 
 class TFLiteModel:
@@ -193,7 +209,9 @@ class TFLiteModel:
     frame does not re-allocate P-Net tensors for each pyramid level on every frame.
     """
 
-    def __init__(self, models_dir: Path, spec: ModelSpec, threads: int = 2, shape_cache: int = 16) -> None:
+    def __init__(
+        self, models_dir: Path, spec: ModelSpec, threads: int = 2, shape_cache: int = 16
+    ) -> None:
         self.spec = spec
         self.threads = threads
         self._content = read_verified(models_dir, spec)
@@ -250,7 +268,9 @@ class TFLiteModel:
         names = self.spec.output_names
         if names and not set(names) <= set(results):
             if len(names) != len(outs):
-                raise ModelRuntimeError(f"{self.spec.file}: outputs {sorted(results)} do not match manifest {names}")
+                raise ModelRuntimeError(
+                    f"{self.spec.file}: outputs {sorted(results)} do not match manifest {names}"
+                )
             results = {n: results[d["name"]] for n, d in zip(names, outs, strict=True)}
         return results
 
@@ -270,7 +290,9 @@ class TFLiteModel:
         return np.concatenate(parts) if parts else np.empty((0,), dtype=np.float32)
 
 
-def load_model(models_dir: Path, manifest: Manifest, name: str, family: str | None = None, threads: int = 2) -> TFLiteModel:
+def load_model(
+    models_dir: Path, manifest: Manifest, name: str, family: str | None = None, threads: int = 2
+) -> TFLiteModel:
     """Resolve ``name`` in the manifest and load it verified."""
     return TFLiteModel(models_dir, manifest.resolve(name, family), threads=threads)
 

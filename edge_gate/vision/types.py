@@ -69,7 +69,7 @@ class Quality:
     sharpness: float
     """Variance of the Laplacian of the grey aligned crop (higher is sharper)."""
     yaw_deg: float
-    """Left/right head turn estimated from landmarks (0 = frontal, sign: + = nose to image-right)."""
+    """Left/right head turn from landmarks (0 = frontal, + = nose towards image-right)."""
     pitch_deg: float
     """Up/down head tilt estimated from landmarks (0 = neutral, + = nose towards the mouth line)."""
     roll_deg: float
