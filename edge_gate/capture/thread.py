@@ -166,6 +166,11 @@ class CaptureThread:
     def is_alive(self) -> bool:
         return self._thread.is_alive()
 
+    @property
+    def native_id(self) -> int | None:
+        """The kernel thread id (for per-thread CPU accounting); ``None`` before ``start``."""
+        return self._thread.native_id
+
     def status(self) -> CaptureStatus:
         now = time.monotonic()
         with self._lock:
