@@ -249,3 +249,16 @@ def test_install_with_venv_runs_check_config(tmp_path: Path) -> None:
         check=False,
     )
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
+def test_scripts_pass_shellcheck() -> None:
+    """install.sh and uninstall.sh are free of shellcheck findings (quoting, globbing, set -e)."""
+    proc = subprocess.run(
+        ["shellcheck", "--severity=style", str(INSTALL), str(UNINSTALL)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
