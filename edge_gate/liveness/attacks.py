@@ -303,7 +303,8 @@ def bona_fide(mat: Material, index: int, seed: int, n_frames: int) -> Clip:
     zoom = rng.uniform(0.8, 1.0)
     crop_h = int(vh * zoom)
     crop_w = min(vw, int(crop_h * 4 / 3))
-    x0 = int(rng.integers(0, vw - crop_w + 1))
+    # faces are near the middle of these videos; keep the crop around them
+    x0 = int(np.clip(vw / 2 - crop_w / 2 + rng.uniform(-0.06, 0.06) * vw, 0, vw - crop_w))
     y0 = int(rng.integers(0, vh - crop_h + 1))
     flip = rng.random() < 0.5
     cam = render.random_camera(rng)

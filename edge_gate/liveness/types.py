@@ -1,0 +1,45 @@
+"""Value types of liveness (pure core)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__layer__ = "core"
+
+
+@dataclass(frozen=True, slots=True)
+class FrameEvidence:
+    """What one frame (against the track's earlier frames) says about liveness.
+
+    Lengths are fractions of the face width so the cues do not depend on the face's size.
+    """
+
+    t_s: float
+    measured: bool
+    """False when too few points could be tracked (first frame, blur, occlusion)."""
+    motion: float = 0.0
+    """Median displacement of the face's points over the baseline (face widths)."""
+    nonrigid: float = 0.0
+    """Upper-quantile residual of those displacements after the best plane homography."""
+    border_sides: int = 0
+    """Sides of the face (0-4) with a long straight edge around it (paper or screen border)."""
+    context_rigid: float = 0.0
+    """Fraction of points around the face moving with the face's homography (held medium)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LivenessResult:
+    """Verdict for one face track. ``live`` is None while undecided (too little evidence yet)."""
+
+    live: bool | None
+    score: float
+    reasons: tuple[str, ...]
+    frames: int
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "live": self.live,
+            "score": round(self.score, 4),
+            "frames": self.frames,
+            "reasons": list(self.reasons),
+        }
