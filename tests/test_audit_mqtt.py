@@ -259,7 +259,7 @@ def test_publisher_sigkill_then_restart_delivers_everything(
         with Outbox(cfg.outbox_file, cfg.outbox_max_events) as ob:
             stored, unacked = ob.last_seq(), ob.count()
         received_before = len(unique_seqs(desk.snapshot()))
-        assert received_before < stored or unacked == 0
+        assert stored < 3000  # killed mid-stream, not after the run finished
         rerun = subprocess.run(
             [*cmd, "--count", "0", "--timeout", "30"], env=env, capture_output=True
         )

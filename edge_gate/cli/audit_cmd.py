@@ -104,7 +104,8 @@ def test_cmd(config_path: Path | None, count: int, timeout_s: float) -> None:
     from edge_gate.audit.trail import AuditTrail
     from edge_gate.logs import setup_logging
 
-    setup_logging(logging.WARNING)
+    if not logging.getLogger().handlers:  # leave an embedding application's logging alone
+        setup_logging(logging.WARNING)
     cfg = load_or_exit(config_path)
     try:
         trail = AuditTrail.from_config(cfg.mqtt)
