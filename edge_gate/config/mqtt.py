@@ -17,7 +17,10 @@ class MqttConfig(Section):
     key_file: Path | None = Field(
         None, description="client private key for mutual TLS (credential mqtt.key)"
     )
-    username_file: Path | None = Field(None, description="optional broker user name file")
+    username_file: Path | None = Field(
+        None,
+        description="optional broker user name file (used with password_file; TLS still applies)",
+    )
     password_file: Path | None = Field(
         None, description="optional broker password file (credential mqtt.password)"
     )
@@ -37,7 +40,8 @@ class MqttConfig(Section):
     )
     insecure_plaintext: bool = Field(
         False,
-        description="allow an unencrypted broker connection (testing only; logs a loud warning)",
+        description="send audit events without TLS (testing only: no encryption, no broker "
+        "authentication; logs a warning at every connect)",
     )
     outbox_file: Path = Field(
         Path("/var/lib/edge-gate/outbox.db"), description="durable outbox database"
@@ -46,7 +50,9 @@ class MqttConfig(Section):
         100_000,
         ge=100,
         le=10_000_000,
-        description="outbox bound; oldest non-security events dropped first when full",
+        description="outbox bound; when full the oldest non-security event is dropped, and when "
+        "only security events remain the new one is refused; drops are counted and published "
+        "as one signed audit.dropped event",
     )
     signing_key_file: Path = Field(
         Path("/etc/edge-gate/credentials/audit.key"),
