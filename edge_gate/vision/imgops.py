@@ -11,11 +11,23 @@ F64 = npt.NDArray[np.float64]
 
 
 def resize_area(image: U8, size_wh: tuple[int, int]) -> U8:
-    """Resize to ``(width, height)``; area interpolation when shrinking, linear when growing."""
+    """Resize to ``(width, height)``, anti-aliased when shrinking.
+
+    OpenCV's INTER_AREA is ~10 ms per 640x480 frame at non-integer ratios (the MTCNN pyramid),
+    but fast at integer ratios. So: integer-ratio area reduction first (exact box filter), then
+    bilinear for the remaining factor below 2 — ~15x faster, detections unchanged on ORL/johns.
+    """
     w, h = size_wh
-    shrink = w <= image.shape[1] and h <= image.shape[0]
-    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-    return np.asarray(cv2.resize(image, (w, h), interpolation=interp), dtype=np.uint8)
+    src_h, src_w = image.shape[:2]
+    if w > src_w or h > src_h:
+        return np.asarray(cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
+    k = int(min(src_w / w, src_h / h))
+    if k >= 2:
+        cw, ch = (src_w // k) * k, (src_h // k) * k
+        image = cv2.resize(image[:ch, :cw], (cw // k, ch // k), interpolation=cv2.INTER_AREA)
+    if image.shape[1] == w and image.shape[0] == h:
+        return np.asarray(image, dtype=np.uint8)
+    return np.asarray(cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
 
 
 def warp_affine(image: U8, matrix: F64, size_px: int) -> U8:

@@ -255,14 +255,23 @@ class TFLiteModel:
         return b if b > 0 else None
 
     def run(self, x: F32) -> dict[str, F32]:
-        """Invoke on one float32 input; returns every output by name (manifest names if given)."""
+        """Invoke on one float32 input; returns every output by name (manifest names if given).
+
+        With a dynamic batch dimension the batch is padded up to a power of two (cut off again
+        in the outputs), so a handful of cached interpreters serve every candidate count.
+        """
+        n = int(x.shape[0])
+        if self.fixed_batch is None and n > 0:
+            bucket = 1 << (n - 1).bit_length()
+            if bucket != n:
+                x = np.concatenate([x, np.zeros((bucket - n, *x.shape[1:]), dtype=x.dtype)])
         interp = self._interpreter_for(tuple(int(v) for v in x.shape))
         detail = interp.get_input_details()[0]
         try:
             interp.set_tensor(detail["index"], _quantize(x, detail))
             interp.invoke()
             outs = interp.get_output_details()
-            results = {d["name"]: _dequantize(interp.get_tensor(d["index"]), d) for d in outs}
+            results = {d["name"]: _dequantize(interp.get_tensor(d["index"]), d)[:n] for d in outs}
         except (ValueError, RuntimeError) as e:
             raise ModelRuntimeError(f"{self.spec.file}: inference failed: {e}") from e
         names = self.spec.output_names
