@@ -24,7 +24,8 @@ def resize_area(image: U8, size_wh: tuple[int, int]) -> U8:
     k = int(min(src_w / w, src_h / h))
     if k >= 2:
         cw, ch = (src_w // k) * k, (src_h // k) * k
-        image = cv2.resize(image[:ch, :cw], (cw // k, ch // k), interpolation=cv2.INTER_AREA)
+        reduced = cv2.resize(image[:ch, :cw], (cw // k, ch // k), interpolation=cv2.INTER_AREA)
+        image = np.asarray(reduced, dtype=np.uint8)
     if image.shape[1] == w and image.shape[0] == h:
         return np.asarray(image, dtype=np.uint8)
     return np.asarray(cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
