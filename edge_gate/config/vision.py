@@ -34,10 +34,11 @@ class VisionConfig(Section):
     )
     threads: int = Field(2, ge=1, le=16, description="TFLite interpreter threads per model")
     min_face_px: int = Field(
-        40,
+        60,
         ge=12,
         le=1000,
-        description="smallest face (box side, px) the detector looks for; 60-80 suits a door",
+        description="smallest face (box side, px) the detector looks for; 60 px at 640x480 is a "
+        "person about 2 m from a door camera; lower it (e.g. 20) for small photos",
     )
     pyramid_factor: float = Field(
         0.709, gt=0.3, lt=0.95, description="scale step of the P-Net image pyramid"

@@ -18,7 +18,7 @@ import json
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -304,7 +304,3 @@ def load_model(
 ) -> TFLiteModel:
     """Resolve ``name`` in the manifest and load it verified."""
     return TFLiteModel(models_dir, manifest.resolve(name, family), threads=threads)
-
-
-def output_names(spec: ModelSpec) -> Sequence[str]:
-    return spec.output_names
