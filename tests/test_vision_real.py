@@ -89,6 +89,7 @@ def test_facenet_selectable_and_verifies(testdata: Path) -> None:
     """FaceNet stays selectable by family name and separates johns identities (AUC ≥ 0.99)."""
     pipe = FacePipeline.from_config(VisionConfig(min_face_px=20), embedder="facenet")
     assert pipe.embedder_id.startswith("facenet")
+    assert pipe.embedding_size == 512
     emb = embed_dataset(pipe, "johns", list_dataset(testdata, "johns"))
     assert emb.embeddings.shape[1] == 512
     g, i = metrics.pair_scores(emb.labels, emb.embeddings)

@@ -101,7 +101,10 @@ class FacePipeline:
         self.prep = embedder_prep(embedder, margin_px)
         out = self._embedder_output()
         self.embedder_id = embedder.spec.model_id
-        self.embedding_size = int(embedder.spec.embedding_size or 0) or None
+        out_sig = embedder.output_signatures.get(out) or next(
+            iter(embedder.output_signatures.values())
+        )
+        self.embedding_size: int = int(embedder.spec.embedding_size or out_sig[-1])
         self._embed_output = out
         self.detector_ids = {
             "pnet": pnet.spec.model_id,
@@ -195,7 +198,7 @@ class FacePipeline:
     def embed_crops(self, crops_bgr: list[U8]) -> F32:
         """Embeddings (N, D) of crops made by :meth:`embedder_input`, L2-normalised float32."""
         if not crops_bgr:
-            return np.empty((0, self.embedding_size or 0), dtype=np.float32)
+            return np.empty((0, self.embedding_size), dtype=np.float32)
         batch = np.stack([imgops.bgr_to_rgb(c) if self.prep.rgb else c for c in crops_bgr]).astype(
             np.float32
         )

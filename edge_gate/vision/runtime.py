@@ -223,6 +223,10 @@ class TFLiteModel:
         self.input_signature: tuple[int, ...] = tuple(
             int(v) for v in detail.get("shape_signature", detail["shape"])
         )
+        self.output_signatures: dict[str, tuple[int, ...]] = {
+            d["name"]: tuple(int(v) for v in d.get("shape_signature", d["shape"]))
+            for d in probe.get_output_details()
+        }
         log.debug("model.loaded", extra={"EG_MODEL": spec.model_id, "EG_THREADS": threads})
 
     def _construct(self) -> Any:
