@@ -182,6 +182,7 @@ def test_unplug_replug_reconnects(tmp_path: Path) -> None:
     events = EventLog()
     stop = threading.Event()
     relay_channel = SerialChannel(str(pair.a), 115200, backoff_max_s=0.2)
+    relay_channel.ensure_open()  # opening flushes input: open before the gateway speaks
     sim = RelaySim(relay_channel, key, emit=events)
     thread = threading.Thread(target=sim.run, args=(stop,), daemon=True)
     thread.start()
