@@ -305,3 +305,28 @@ def test_payload_on_the_wire_is_the_stored_signed_event(
     event = decode_event(desk.events()[0].payload)
     assert "name" not in event
     assert b"Alice" not in desk.events()[0].payload
+
+
+def test_overflow_drops_are_reported_once_back_online(
+    broker: MosquittoBroker, tmp_path: Path
+) -> None:
+    """Outbox bound hit while offline: the oldest non-security events are evicted, and once the
+    broker is reachable the desk gets a signed audit.dropped event explaining the seq gap."""
+    cfg = mqtt_config(broker, tmp_path, outbox_max_events=100)
+    trail = AuditTrail.from_config(cfg, publisher_options=FAST)
+    for i in range(120):
+        trail.emit("camera.lost", door="door-1", count=i)
+    with DeskSubscriber(broker) as desk:
+        trail.start()
+        assert trail.flush(15)
+        assert desk.wait_for(lambda ms: len(unique_seqs(ms)) == 101, 10)
+        trail.stop(5)
+    events = [json.loads(m.payload) for m in desk.events()]
+    dropped = [e for e in events if e["type"] == "audit.dropped"]
+    assert len(dropped) == 1
+    assert dropped[0]["dropped"] == 20
+    assert dropped[0]["seq"] == 121
+    pub = load_signing_key(cfg.signing_key_file).public_key()
+    report = verify_lines([m.payload.decode() for m in desk.events()], pub)
+    assert report.problems == []
+    assert report.seq_range == {"gw1": (21, 121)}  # seq 1..20 were the evicted ones

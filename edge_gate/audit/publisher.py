@@ -96,7 +96,7 @@ class Publisher:
         cfg: MqttConfig,
         outbox: Outbox,
         *,
-        on_online: Callable[[], None] | None = None,
+        report_drops: Callable[[], None] | None = None,
         window: int = 256,
         backoff_min_s: float = 0.5,
         backoff_max_s: float = 30.0,
@@ -106,7 +106,8 @@ class Publisher:
         self._cfg = cfg
         self._outbox = outbox
         self._topics: Topics = topics_for(cfg)
-        self._on_online = on_online
+        # called once connected and whenever unreported overflow drops exist while online
+        self._report_drops = report_drops
         self._window = window
         self._backoff = (backoff_min_s, backoff_max_s)
         self._poll_interval_s = poll_interval_s
@@ -249,8 +250,8 @@ class Publisher:
         if self._cfg.homeassistant_discovery:
             for topic, payload in self._discovery_messages():
                 self._control(client, session, topic, payload, retain=True, qos=1)
-        if self._on_online is not None:
-            self._on_online()
+        if self._report_drops is not None:
+            self._report_drops()
         return True
 
     def _control(
@@ -289,6 +290,9 @@ class Publisher:
                 self._add("published", len(rows))
                 more = len(rows) == free
                 next_poll = now + self._poll_interval_s
+                if self._report_drops is not None and self._outbox.drops().total:
+                    self._report_drops()
+                    more = True
             busy = more or bool(session.inflight)
             if client.loop(0.005 if busy else 0.1) != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 session.closed = True

@@ -74,7 +74,7 @@ class AuditTrail:
         self._clock_ms = clock_ms
         self._rand = rand
         self._publisher = Publisher(
-            cfg, outbox, on_online=self._report_drops, **(publisher_options or {})
+            cfg, outbox, report_drops=self._report_drops, **(publisher_options or {})
         )
         self._lock = threading.Lock()
         self._emitted = 0
