@@ -196,3 +196,29 @@ def test_embed_cli_json_lines(testdata: Path, tmp_path: Path) -> None:
     assert coffee["error"] is None
     assert coffee["faces"] == []
     assert CliRunner().invoke(embed, []).exit_code == 2
+
+
+@pytest.mark.timeout(120)
+def test_one_pipeline_per_thread_gives_identical_results(testdata: Path) -> None:
+    """Two pipelines used from two threads at once give the same faces as a single thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    images = [load_image(p) for _, p in list_dataset(testdata, "johns", per_identity=3)]
+    cfg = VisionConfig(min_face_px=20)
+    pipes = [FacePipeline.from_config(cfg) for _ in range(2)]
+
+    def run(pipe: FacePipeline) -> list[np.ndarray]:
+        out = []
+        for image in images:
+            faces = pipe.analyze(image)
+            assert faces
+            assert faces[0].embedding is not None
+            out.append(faces[0].embedding)
+        return out
+
+    reference = run(pipes[0])
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(run, pipes))
+    for result in results:
+        for a, b in zip(reference, result, strict=True):
+            assert float(np.dot(a, b)) > 0.9999

@@ -106,3 +106,25 @@ def test_quantized_io_round_trip() -> None:
     assert np.abs(back - x).max() <= 0.05 / 2 + 1e-6
     big = runtime._quantize(np.array([1e6], dtype=np.float32), detail)
     assert big[0] == 127
+
+
+def test_embed_command_refuses_tampered_models(
+    models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`edge-gate embed` with a tampered model exits 1 naming the file; nothing is embedded."""
+    from click.testing import CliRunner
+
+    from edge_gate.cli.embed_cmd import embed
+
+    shutil.copytree(models_dir, tmp_path / "models", ignore=shutil.ignore_patterns("convert"))
+    onet = tmp_path / "models" / load_manifest(models_dir).resolve("mtcnn-onet").file
+    data = bytearray(onet.read_bytes())
+    data[100] ^= 0xFF
+    onet.write_bytes(bytes(data))
+    monkeypatch.setenv(runtime.MODELS_ENV, str(tmp_path / "models"))
+    image = tmp_path / "x.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n")
+    result = CliRunner().invoke(embed, ["--json", "--config", "/dev/null", str(image)])
+    assert result.exit_code == 1
+    assert onet.name in result.output
+    assert "sha256 mismatch" in result.output
