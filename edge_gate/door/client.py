@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from edge_gate.door.codec import (
     KEY_BYTES,
+    MAX_PULSE_MS,
     NONCE_BYTES,
     Answer,
     Challenge,
@@ -153,6 +154,8 @@ class RelayClient:
 
     def unlock(self, pulse_ms: int, deadline_s: float | None = None) -> UnlockOutcome:
         """Challenge, signed UNLOCK, verified ACK. Never raises for expected failures."""
+        if not 1 <= pulse_ms <= MAX_PULSE_MS:
+            raise ValueError(f"pulse_ms must be in 1..{MAX_PULSE_MS}")
         start = self._clock()
         hs = self.handshake()
         if not hs.ok or hs.challenge is None:
@@ -170,6 +173,8 @@ class RelayClient:
     ) -> UnlockOutcome:
         """Second half of :meth:`unlock` (tests use it to age a challenge or force a counter)."""
         start = self._clock() if start_s is None else start_s
+        if not 1 <= pulse_ms <= MAX_PULSE_MS:
+            raise ValueError(f"pulse_ms must be in 1..{MAX_PULSE_MS}")
         if deadline_s is not None and self._clock() > deadline_s:
             return self._done(start, "stale")
         try:

@@ -165,7 +165,11 @@ def encode_body(msg: Message, key: bytes | None = None) -> bytes:
     for f in fields:
         if isinstance(f, bytes) and len(f) != NONCE_BYTES:
             raise ValueError("nonces are 16 bytes")
-    signed = _HEADER.pack(PROTOCOL_VERSION, msg_type) + struct.pack(_LAYOUT[msg_type], *fields)
+    try:
+        packed = struct.pack(_LAYOUT[msg_type], *fields)
+    except struct.error as e:
+        raise ValueError(f"{msg_type.name}: field out of range: {e}") from e
+    signed = _HEADER.pack(PROTOCOL_VERSION, msg_type) + packed
     if msg_type not in _MACED:
         return signed
     if key is None or len(key) != KEY_BYTES:

@@ -21,7 +21,10 @@ _MAX_FILE_BYTES = 256
 
 
 class CounterStore:
-    """``reserve()`` returns the next counter only after it is durably on disk."""
+    """``reserve()`` returns the next counter only after it is durably on disk.
+
+    The in-memory value never decreases, even if the file is later replaced by an older copy.
+    """
 
     def __init__(self, path: Path) -> None:
         self._path = Path(path)
@@ -63,7 +66,8 @@ class CounterStore:
     def reserve(self) -> int:
         """Increment, persist (fsync + rename + dir fsync), then return the new counter."""
         with self._lock:
-            value = self._value + 1
+            # re-read: another tool (``edge-gate relay test``) may have used the file meanwhile
+            value = max(self._value, self._read()) + 1
             if value > MAX_COUNTER:
                 raise RelayError("relay counter exhausted; provision a new relay key")
             self._write(value)
