@@ -39,6 +39,38 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[idx]
 
 
+def measure_unlocks(client: RelayClient, n: int, pulse_ms: int, baudrate: int) -> dict[str, float]:
+    """Run ``n`` unlocks through ``client`` and summarise the latencies (also for real relays)."""
+    ack_ms: list[float] = []
+    full_ms: list[float] = []
+    failures = 0
+    for _ in range(n):
+        outcome = client.unlock(pulse_ms)
+        if outcome.ok and outcome.ack_latency_ms is not None:
+            ack_ms.append(outcome.ack_latency_ms)
+            full_ms.append(outcome.latency_ms)
+        else:
+            failures += 1
+    if not ack_ms:
+        return {"n": float(n), "failures": float(failures)}
+    wire_ms = (
+        (wire_bytes(MsgType.UNLOCK) + wire_bytes(MsgType.ACK)) * BITS_PER_BYTE_8N1 * 1000 / baudrate
+    )
+    p95 = _percentile(ack_ms, 0.95)
+    return {
+        "n": float(n),
+        "failures": float(failures),
+        "baudrate": float(baudrate),
+        "challenge_to_ack_ms_p50": statistics.median(ack_ms),
+        "challenge_to_ack_ms_p95": p95,
+        "challenge_to_ack_ms_max": max(ack_ms),
+        "hello_to_ack_ms_p50": statistics.median(full_ms),
+        "hello_to_ack_ms_p95": _percentile(full_ms, 0.95),
+        "wire_ms_at_baud": wire_ms,
+        "estimated_serial_ms_p95": p95 + wire_ms,
+    }
+
+
 def bench_relay(n: int = 200, baudrate: int = 115200, pulse_ms: int = 100) -> dict[str, float]:
     """Measure challenge → verified ACK (ms) over a pty with the simulator; see module doc."""
     key = secrets.token_bytes(32)
@@ -58,37 +90,10 @@ def bench_relay(n: int = 200, baudrate: int = 115200, pulse_ms: int = 100) -> di
         channel = SerialChannel(os.ttyname(slave), baudrate)
         try:
             client = RelayClient(channel, key, CounterStore(Path(tmp) / "counter"), timeout_s=1.0)
-            ack_ms: list[float] = []
-            full_ms: list[float] = []
-            failures = 0
-            for _ in range(n):
-                outcome = client.unlock(pulse_ms)
-                if outcome.ok and outcome.ack_latency_ms is not None:
-                    ack_ms.append(outcome.ack_latency_ms)
-                    full_ms.append(outcome.latency_ms)
-                else:
-                    failures += 1
+            return measure_unlocks(client, n, pulse_ms, baudrate)
         finally:
             stop.set()
             thread.join(5.0)
             channel.close()
             os.close(slave)
             os.close(master)
-    if not ack_ms:
-        return {"n": float(n), "failures": float(failures)}
-    wire_ms = (
-        (wire_bytes(MsgType.UNLOCK) + wire_bytes(MsgType.ACK)) * BITS_PER_BYTE_8N1 * 1000 / baudrate
-    )
-    p95 = _percentile(ack_ms, 0.95)
-    return {
-        "n": float(n),
-        "failures": float(failures),
-        "baudrate": float(baudrate),
-        "challenge_to_ack_ms_p50": statistics.median(ack_ms),
-        "challenge_to_ack_ms_p95": p95,
-        "challenge_to_ack_ms_max": max(ack_ms),
-        "hello_to_ack_ms_p50": statistics.median(full_ms),
-        "hello_to_ack_ms_p95": _percentile(full_ms, 0.95),
-        "wire_ms_at_baud": wire_ms,
-        "estimated_serial_ms_p95": p95 + wire_ms,
-    }
