@@ -50,7 +50,7 @@ def _relay_config(config_path: Path | None) -> RelayConfig:
 
 def _client(
     cfg: RelayConfig, port: str | None, key_file: Path | None, counter_file: Path | None
-) -> tuple[RelayClient, str]:
+) -> tuple[RelayClient, SerialChannel]:
     chosen_port = port or cfg.port
     try:
         key = load_relay_key(key_file or cfg.key_file)
@@ -59,12 +59,14 @@ def _client(
         click.echo(f"edge-gate relay: {e}", err=True)
         raise SystemExit(EXIT_FAILURE) from e
     channel = SerialChannel(chosen_port, cfg.baudrate)
-    return RelayClient(channel, key, counter, timeout_s=cfg.timeout_s), chosen_port
+    return RelayClient(channel, key, counter, timeout_s=cfg.timeout_s), channel
 
 
-def _fail(port: str, reason: str) -> None:
+def _fail(channel: SerialChannel, reason: str) -> None:
     hint = _HINTS.get(reason, "the relay refused or did not confirm the command")
-    click.echo(f"edge-gate relay: FAILED on {port}: {reason}: {hint}", err=True)
+    if reason == "relay_unavailable":
+        hint += f" ({channel.last_error})"
+    click.echo(f"edge-gate relay: FAILED on {channel.port}: {reason}: {hint}", err=True)
     raise SystemExit(EXIT_FAILURE)
 
 
@@ -103,15 +105,15 @@ def relay_test(
 ) -> None:
     """Handshake, send a short signed pulse, verify the ACK, print the round-trip latency."""
     cfg = _relay_config(config_path)
-    client, chosen_port = _client(cfg, port, key_file, counter_file)
+    client, channel = _client(cfg, port, key_file, counter_file)
     try:
         hs = client.handshake()
         if not hs.ok:
-            _fail(chosen_port, "bad_challenge" if hs.reason == "bad_mac" else hs.reason)
-        click.echo(f"relay: handshake OK on {chosen_port} ({hs.latency_ms:.1f} ms)")
+            _fail(channel, "bad_challenge" if hs.reason == "bad_mac" else hs.reason)
+        click.echo(f"relay: handshake OK on {channel.port} ({hs.latency_ms:.1f} ms)")
         outcome = client.unlock(pulse_ms)
         if not outcome.ok:
-            _fail(chosen_port, outcome.reason)
+            _fail(channel, outcome.reason)
         ack_ms = outcome.ack_latency_ms or 0.0
         click.echo(
             f"relay: unlocked, ACK verified: pulse {outcome.pulse_ms} ms, counter {outcome.counter}"
@@ -134,13 +136,13 @@ def relay_status(
 ) -> None:
     """Read the door sensor, tamper switch and relay state (MAC-verified)."""
     cfg = _relay_config(config_path)
-    client, chosen_port = _client(cfg, port, key_file, counter_file)
+    client, channel = _client(cfg, port, key_file, counter_file)
     try:
         st = client.status()
     finally:
-        client.channel.close()
+        channel.close()
     if not st.ok:
-        _fail(chosen_port, st.reason)
+        _fail(channel, st.reason)
     click.echo(
         f"relay: door {'open' if st.door_open else 'closed'}, tamper "
         f"{'ALARM' if st.tamper else 'ok'}, relay {'energised' if st.energised else 'locked'}, "
@@ -186,12 +188,19 @@ def _emitter(as_json: bool) -> Emit:
     default=None,
     help="persist the highest accepted counter here (survives restarts)",
 )
-@click.option("--max-pulse-ms", type=click.IntRange(1, 65535), default=5000, show_default=True)
+@click.option(
+    "--max-pulse-ms",
+    type=click.IntRange(1, 65535),
+    default=5000,
+    show_default=True,
+    help="longest pulse the relay grants; longer requests are clamped",
+)
 @click.option(
     "--nonce-ttl-ms",
     type=click.IntRange(1, MAX_NONCE_TTL_MS),
     default=MAX_NONCE_TTL_MS,
     show_default=True,
+    help="lifetime of a challenge nonce",
 )
 @click.option("--baudrate", type=click.IntRange(1200, 4_000_000), default=115200, show_default=True)
 def relay_sim(

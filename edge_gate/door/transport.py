@@ -72,6 +72,10 @@ class SerialChannel:
         self._last_error = "not opened yet"
 
     @property
+    def port(self) -> str:
+        return self._port
+
+    @property
     def is_open(self) -> bool:
         return self._serial is not None
 
