@@ -36,15 +36,25 @@ class Net:
         return [self.it.get_tensor(o["index"]).copy() for o in self.outs]
 
 
-def timeit(fn, reps: int, warm: int = 3) -> dict[str, float]:
+def timeit(fn, reps: int, warm: int = 3, rounds: int = 5) -> dict[str, float]:
+    """Median/p95 ms of the quietest of `rounds` rounds of `reps` calls.
+
+    The machine is shared (other builds and tests run alongside), so a single round mostly measures
+    the neighbours; the quietest round is the closest to what the model costs on an idle device."""
     for _ in range(warm):
         fn()
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        ts.append((time.perf_counter() - t0) * 1000)
-    return {"median_ms": round(float(np.median(ts)), 3), "p95_ms": round(float(np.percentile(ts, 95)), 3)}
+    best: tuple[float, float] | None = None
+    for _ in range(rounds):
+        ts = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            fn()
+            ts.append((time.perf_counter() - t0) * 1000)
+        cur = (float(np.median(ts)), float(np.percentile(ts, 95)))
+        if best is None or cur[0] < best[0]:
+            best = cur
+    assert best is not None
+    return {"median_ms": round(best[0], 3), "p95_ms": round(best[1], 3)}
 
 
 def pyramid(h: int, w: int, min_face_px: int = 40, factor: float = 0.709) -> list[tuple[int, int]]:
