@@ -151,7 +151,7 @@ def test_pose_of_template_is_frontal_and_roll_follows_rotation() -> None:
     pts = align.ARCFACE_TEMPLATE_112.astype(F32)
     yaw, pitch, roll = quality.pose_from_landmarks(pts)
     assert abs(yaw) < 3
-    assert abs(pitch) < 3
+    assert abs(pitch) < 7  # MTCNN nose sits lower than the template nose
     assert abs(roll) < 1
     a = math.radians(20)
     rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
