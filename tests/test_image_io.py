@@ -178,3 +178,22 @@ def test_fuzz_declared_dimensions(width: int, height: int) -> None:
     except ImageError as e:
         message = str(e)
     assert ("too large" in message) == too_large
+
+
+@pytest.mark.slow
+@settings(max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(sorted(_SEEDS)),
+    st.integers(min_value=0, max_value=10_000),
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=32),
+)
+def test_fuzz_mutated_images_long(ext: str, cut: int, flips: list[tuple[int, int]]) -> None:
+    """Long fuzz run (make test-slow): mutated/truncated images → decoded or ImageError only."""
+    data = bytearray(_SEEDS[ext][: max(cut, 1)])
+    for pos, value in flips:
+        if pos < len(data):
+            data[pos] = value
+    try:
+        decode_image(bytes(data), ImageLimits(max_pixels=4_000_000))
+    except ImageError:
+        return

@@ -222,3 +222,16 @@ def test_one_pipeline_per_thread_gives_identical_results(testdata: Path) -> None
     for result in results:
         for a, b in zip(reference, result, strict=True):
             assert float(np.dot(a, b)) > 0.9999
+
+
+def test_quality_of_frontal_faces_is_plausible(dataset_pipe: FacePipeline, testdata: Path) -> None:
+    """johns (frontal, aligned crops): median |yaw|, |pitch|, |roll| < 10°, sane light and focus."""
+    faces = [
+        dataset_pipe.analyze(load_image(p), embed=False)[0]
+        for _, p in list_dataset(testdata, "johns")
+    ]
+    for name in ("yaw_deg", "pitch_deg", "roll_deg"):
+        assert float(np.median([abs(getattr(f.quality, name)) for f in faces])) < 10, name
+    assert all(20 < f.quality.brightness < 235 for f in faces)
+    assert all(f.quality.sharpness > 50 for f in faces)
+    assert all(f.quality.inter_eye_px > 30 for f in faces)
