@@ -116,7 +116,10 @@ register_section("vision", _vision_section)
     "--eval", "evaluate", is_flag=True, help="also evaluate every embedder on ORL + johns (slow)"
 )
 @click.option(
-    "--min-face-px", type=click.IntRange(12, 1000), default=DOOR_MIN_FACE_PX, show_default=True
+    "--min-face-px",
+    type=click.IntRange(12, 1000),
+    default=None,
+    help="smallest face for the detector [default: config vision.min_face_px, 60]",
 )
 @config_option
 def bench(
