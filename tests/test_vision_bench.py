@@ -56,6 +56,7 @@ def test_bench_command_json(testdata: Path) -> None:
     for key in ("detect", "align", "embed", "detect_align_embed"):
         assert set(vision[key]) >= {"median_ms", "p95_ms"}
     assert vision["frame_size"] == [640, 480]
+    assert set(vision["detect_breakdown"]) == {"pnet_ms", "rnet_ms", "onet_ms", "other_ms"}
     assert vision["load_before"]["cpus"] >= 1
     bad = CliRunner().invoke(bench, ["--section", "nope", "--config", "/dev/null"])
     assert bad.exit_code == 2

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge_gate.errors import CaptureError
-from edge_gate.vision import quality
+from edge_gate.vision import imgops, mtcnn, quality
 from edge_gate.vision.pipeline import FacePipeline
 
 U8 = npt.NDArray[np.uint8]
@@ -116,6 +116,42 @@ def bench_pipeline(pipe: FacePipeline, frames: list[U8], warmup: int = 5) -> dic
     }
 
 
+def detector_breakdown(pipe: FacePipeline, frames: list[U8]) -> dict[str, Any]:
+    """Per-frame time inside each MTCNN net's ``invoke`` vs. the rest (pyramid, crops, NMS)."""
+    pnet, rnet, onet = pipe.nets()
+    spent: dict[str, float] = {}
+
+    def timed_pr(name: str, fn: mtcnn.PNetFn) -> mtcnn.PNetFn:
+        def run(batch: mtcnn.F32) -> tuple[mtcnn.F32, mtcnn.F32]:
+            t0 = time.perf_counter()
+            out = fn(batch)
+            spent[name] = spent.get(name, 0.0) + (time.perf_counter() - t0) * 1000
+            return out
+
+        return run
+
+    def timed_o(fn: mtcnn.ONetFn) -> mtcnn.ONetFn:
+        def run(batch: mtcnn.F32) -> tuple[mtcnn.F32, mtcnn.F32, mtcnn.F32]:
+            t0 = time.perf_counter()
+            out = fn(batch)
+            spent["onet"] = spent.get("onet", 0.0) + (time.perf_counter() - t0) * 1000
+            return out
+
+        return run
+
+    nets = (timed_pr("pnet", pnet), timed_pr("rnet", rnet), timed_o(onet))
+    rows: dict[str, list[float]] = {"pnet": [], "rnet": [], "onet": [], "other": []}
+    for frame in frames:
+        spent.clear()
+        t0 = time.perf_counter()
+        mtcnn.detect_faces(imgops.bgr_to_rgb(frame), *nets, imgops.resize_area, pipe.params)
+        total = (time.perf_counter() - t0) * 1000
+        for name in ("pnet", "rnet", "onet"):
+            rows[name].append(spent.get(name, 0.0))
+        rows["other"].append(total - sum(spent.values()))
+    return {f"{name}_ms": _stats(values) for name, values in rows.items()}
+
+
 def machine_load() -> dict[str, Any]:
     """CPU count and load average, so a figure can be read with its conditions."""
     load1, load5, _ = os.getloadavg()
@@ -128,6 +164,7 @@ def run_vision_bench(pipe: FacePipeline, cache: Path, frames: int = 60) -> dict[
     images = read_frames(video, frames + 5)
     t0 = time.perf_counter()
     result = bench_pipeline(pipe, images)
+    result["detect_breakdown"] = detector_breakdown(pipe, images[5:])
     result.update(
         {
             "video": str(BENCH_VIDEO),

@@ -172,6 +172,10 @@ class FacePipeline:
         out = self._onet.run(batch)
         return out["prob"][:, 1], out["reg"], out["landmarks"]
 
+    def nets(self) -> tuple[mtcnn.PNetFn, mtcnn.RNetFn, mtcnn.ONetFn]:
+        """The three MTCNN nets as plain callables (for benchmarks and diagnostics)."""
+        return self._pnet_fn, self._rnet_fn, self._onet_fn
+
     # --------------------------------------------------------------- public API
 
     def detect(self, image_bgr: U8) -> list[Detection]:
