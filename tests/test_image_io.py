@@ -53,6 +53,18 @@ def test_valid_formats_decode_to_bgr(ext: str) -> None:
     assert image.dtype == np.uint8
 
 
+def test_exif_rotated_jpeg_is_upright() -> None:
+    """A phone JPEG with EXIF orientation 6 decodes rotated (W and H swapped), not refused."""
+    image = np.zeros((40, 80, 3), dtype=np.uint8)
+    ok, buf = cv2.imencode(".jpg", image)
+    assert ok
+    data = buf.tobytes()
+    ifd = struct.pack("<H", 1) + struct.pack("<HHII", 0x0112, 3, 1, 6) + struct.pack("<I", 0)
+    tiff = b"II*\x00" + struct.pack("<I", 8) + ifd
+    app1 = b"\xff\xe1" + struct.pack(">H", 8 + len(tiff)) + b"Exif\x00\x00" + tiff
+    assert decode_image(data[:2] + app1 + data[2:]).shape == (80, 40, 3)
+
+
 def test_decompression_bomb_refused_before_decoding() -> None:
     """A 100000x100000 PNG header is refused from the header alone, with a clear message."""
     data = bomb_png(100_000, 100_000)

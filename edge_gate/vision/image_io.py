@@ -202,7 +202,9 @@ def decode_image(data: bytes, limits: ImageLimits | None = None) -> U8:
         raise ImageError(f"corrupt {header.format} data: cannot be decoded") from e
     if image is None or image.ndim != 3 or image.shape[2] != 3:
         raise ImageError(f"corrupt {header.format} data: cannot be decoded")
-    if image.shape[0] != header.height or image.shape[1] != header.width:
+    decoded_hw = (int(image.shape[0]), int(image.shape[1]))
+    # EXIF orientation 5-8 makes imdecode return the image rotated by 90 degrees
+    if decoded_hw not in ((header.height, header.width), (header.width, header.height)):
         raise ImageError(f"corrupt {header.format} data: decoded size does not match the header")
     return np.ascontiguousarray(image, dtype=np.uint8)
 
