@@ -128,3 +128,12 @@ def test_embed_command_refuses_tampered_models(
     assert result.exit_code == 1
     assert onet.name in result.output
     assert "sha256 mismatch" in result.output
+
+
+def test_model_of_wrong_family_is_refused(models_dir: Path) -> None:
+    """Configuring an embedder file as the P-Net is refused before anything runs."""
+    from edge_gate.config.vision import VisionConfig
+    from edge_gate.vision.pipeline import FacePipeline
+
+    with pytest.raises(ModelIntegrityError, match="not mtcnn-pnet"):
+        FacePipeline.from_config(VisionConfig(pnet_model="mobilefacenet-fp32"))

@@ -128,9 +128,7 @@ class FacePipeline:
         t = config.threads
 
         def load(name: str, family: str) -> TFLiteModel:
-            return TFLiteModel(
-                d, manifest.resolve(name, family if name == family else None), threads=t
-            )
+            return TFLiteModel(d, manifest.resolve(name, family), threads=t)
 
         emb_name = embedder or config.embedder
         emb_spec = manifest.resolve(emb_name)
