@@ -53,6 +53,14 @@ class LoadedGallery:
     def dim(self) -> int | None:
         return self.people[0].dim if self.people else None
 
+    def require_model(self, embedder_id: str) -> None:
+        """Refuse embeddings of another model than the gallery was enrolled with."""
+        if self.model is not None and self.model != embedder_id:
+            raise GalleryError(
+                f"the gallery holds {self.model} templates but the pipeline embeds with "
+                f"{embedder_id}; set vision.embedder back or re-enroll everyone"
+            )
+
     @cached_property
     def matrix(self) -> TemplateMatrix:
         """All templates in one matrix (built on first use)."""

@@ -28,10 +28,17 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from edge_gate.config.gallery import GalleryConfig
 from edge_gate.errors import GalleryError, GalleryTamperedError
 from edge_gate.gallery.crypto import SCHEMA_VERSION, GalleryCipher, Manifest, encode_manifest
 from edge_gate.gallery.generation import GenerationMark, read_generation, write_generation
-from edge_gate.gallery.keyfile import KeyRing, load_keyring_file, new_key, write_keyring
+from edge_gate.gallery.keyfile import (
+    KeyRing,
+    load_keyring,
+    load_keyring_file,
+    new_key,
+    write_keyring,
+)
 from edge_gate.gallery.loaded import LoadedGallery, new_gallery_id, new_user_id, verify_snapshot
 from edge_gate.gallery.matching import l2_normalise
 from edge_gate.gallery.record import PersonRecord, encode_record, validate_name
@@ -46,6 +53,11 @@ _SCHEMA_SQL = (
 
 Rows = list[tuple[str, str, bytes]]
 Mutation = Callable[[sqlite3.Connection, LoadedGallery, GalleryCipher, Rows], Rows]
+
+
+def store_from_config(cfg: GalleryConfig) -> GalleryStore:
+    """The store named by ``[gallery]``, its key ring read via :func:`load_keyring`."""
+    return GalleryStore(cfg.db_file, cfg.generation_file, load_keyring(cfg.key_file))
 
 
 def default_generation_path(db_path: Path) -> Path:

@@ -1,0 +1,130 @@
+"""Quality gates for enrollment and identification (pure core: numpy + stdlib).
+
+A gallery template should come from one clearly dominant, frontal, sharp, well-lit face of a
+usable size. Each failed check is reported with a stable code and a sentence for the admin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from edge_gate.vision.types import Face
+
+__layer__ = "core"
+
+
+@dataclass(frozen=True, slots=True)
+class GateLimits:
+    """Bounds a face must satisfy (see ``[gallery] enroll_*`` in the config)."""
+
+    min_face_px: float
+    min_sharpness: float
+    max_yaw_deg: float
+    max_pitch_deg: float
+    max_roll_deg: float
+    min_brightness: float
+    max_brightness: float
+    min_detection_score: float
+    max_other_face_ratio: float
+
+
+IDENTIFY_LIMITS = GateLimits(
+    min_face_px=40,
+    min_sharpness=15,
+    max_yaw_deg=45,
+    max_pitch_deg=45,
+    max_roll_deg=45,
+    min_brightness=20,
+    max_brightness=240,
+    min_detection_score=0.8,
+    max_other_face_ratio=1.0,
+)
+"""Looser bounds for ``identify``: below these a match score means little."""
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    """``code`` is ``None`` when the face passed; otherwise a stable code and a sentence."""
+
+    face: Face | None
+    code: str | None
+    message: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.code is None
+
+
+def check_face(face: Face, limits: GateLimits) -> GateResult:
+    """Check one face against ``limits`` (first failing check wins)."""
+    q = face.quality
+    checks = (
+        (
+            face.score < limits.min_detection_score,
+            "low_confidence",
+            f"face detector confidence {face.score:.2f} is below {limits.min_detection_score:.2f}",
+        ),
+        (
+            q.face_px < limits.min_face_px,
+            "too_small",
+            f"face is {q.face_px:.0f} px, needs at least {limits.min_face_px:.0f} px "
+            "(move closer or use a larger photo)",
+        ),
+        (
+            q.sharpness < limits.min_sharpness,
+            "blurry",
+            f"face is blurry (sharpness {q.sharpness:.0f} < {limits.min_sharpness:.0f})",
+        ),
+        (
+            abs(q.yaw_deg) > limits.max_yaw_deg,
+            "pose",
+            f"head turned sideways ({q.yaw_deg:+.0f}°, at most ±{limits.max_yaw_deg:.0f}°)",
+        ),
+        (
+            abs(q.pitch_deg) > limits.max_pitch_deg,
+            "pose",
+            f"head tilted up/down ({q.pitch_deg:+.0f}°, at most ±{limits.max_pitch_deg:.0f}°)",
+        ),
+        (
+            abs(q.roll_deg) > limits.max_roll_deg,
+            "pose",
+            f"head tilted sideways ({q.roll_deg:+.0f}°, at most ±{limits.max_roll_deg:.0f}°)",
+        ),
+        (
+            q.brightness < limits.min_brightness,
+            "too_dark",
+            f"face too dark (brightness {q.brightness:.0f} < {limits.min_brightness:.0f})",
+        ),
+        (
+            q.brightness > limits.max_brightness,
+            "too_bright",
+            f"face overexposed (brightness {q.brightness:.0f} > {limits.max_brightness:.0f})",
+        ),
+    )
+    for failed, code, message in checks:
+        if failed:
+            return GateResult(face, code, message)
+    return GateResult(face, None, None)
+
+
+def select_enrollment_face(faces: Sequence[Face], limits: GateLimits) -> GateResult:
+    """The one dominant face of an enrollment image, or why the image is refused.
+
+    ``faces`` must be sorted largest first (as :meth:`FacePipeline.analyze` returns them).
+    """
+    if not faces:
+        return GateResult(None, "no_face", "no face found")
+    main = faces[0]
+    if len(faces) > 1:
+        ratio = faces[1].box.area_px2 / max(main.box.area_px2, 1e-6)
+        if ratio >= limits.max_other_face_ratio:
+            return GateResult(
+                None,
+                "several_faces",
+                f"{len(faces)} faces of similar size; use a photo with only the person to enroll",
+            )
+    result = check_face(main, limits)
+    if result.ok and main.embedding is None:
+        return GateResult(main, "no_embedding", "face could not be embedded")
+    return result
