@@ -64,7 +64,9 @@ class Material:
     def from_cache(cls, cache: Path) -> Material:
         from edge_gate.liveness import sources
 
-        return cls(sources.face_photos(cache), sources.face_videos(cache), sources.backgrounds(cache))
+        return cls(
+            sources.face_photos(cache), sources.face_videos(cache), sources.backgrounds(cache)
+        )
 
 
 def _rng(seed: int, kind: str, index: int) -> np.random.Generator:
@@ -136,7 +138,9 @@ def _render_frames(
                 g = render.glare((th, tw), (gx, gy), glare_r, glare_strength)
                 tex = np.clip(texture.astype(np.float32) + g[..., None], 0, 255).astype(np.uint8)
             h = render.plane_homography(pose, (tw, th), plane_w_m, (FRAME_W, FRAME_H))
-            acc += render.composite(background, tex, h, supersample, alpha, optics).astype(np.float32)
+            acc += render.composite(background, tex, h, supersample, alpha, optics).astype(
+                np.float32
+            )
         frame = (acc / len(poses)).astype(np.uint8)
         sensor = cam if optics == 0 else dataclasses.replace(cam, blur_sigma_px=0.0)
         frames.append(render.apply_camera(frame, sensor, rng))
@@ -191,7 +195,9 @@ def _fingers(sheet: np.ndarray, rng: np.random.Generator) -> None:
             cx, cy = sw * (0.0 if rng.random() < 0.5 else 1.0), rng.uniform(0.4, 0.95) * sh
         axes = (int(sw * rng.uniform(0.04, 0.07)), int(sh * rng.uniform(0.08, 0.14)))
         colour = tuple(float(v) for v in skin * rng.uniform(0.9, 1.05))
-        cv2.ellipse(sheet, (int(cx), int(cy)), axes, float(rng.uniform(-30, 30)), 0, 360, colour, -1)
+        cv2.ellipse(
+            sheet, (int(cx), int(cy)), axes, float(rng.uniform(-30, 30)), 0, 360, colour, -1
+        )
 
 
 def print_attack(mat: Material, index: int, seed: int, n_frames: int) -> Clip:
@@ -204,7 +210,9 @@ def print_attack(mat: Material, index: int, seed: int, n_frames: int) -> Clip:
     texture, sheet_over_photo = _print_texture(photo, rng, int(min(2.2 * photo_px, 1100)))
     plane_w_m = 0.15 * sheet_over_photo
     base = _base_pose(rng, plane_w_m, photo_px * sheet_over_photo)
-    background = render.blurred_background(mat.backgrounds[int(rng.integers(len(mat.backgrounds)))], rng)
+    background = render.blurred_background(
+        mat.backgrounds[int(rng.integers(len(mat.backgrounds)))], rng
+    )
     glare_strength = float(rng.uniform(25, 70)) if rng.random() < 0.4 else 0.0
     motion = _motion(variant, n_frames, base, rng)
     frames = _render_frames(texture, plane_w_m, background, motion, rng, 1, glare_strength)
@@ -237,7 +245,9 @@ def _screen_texture(
     tex = np.clip(big, 0, 255).astype(np.uint8)
     if bezel_frac > 0:
         b = max(2, round(bezel_frac * tex.shape[1]))
-        tex = cv2.copyMakeBorder(tex, b, b, b, b, cv2.BORDER_CONSTANT, value=(display["bezel"],) * 3)
+        tex = cv2.copyMakeBorder(
+            tex, b, b, b, b, cv2.BORDER_CONSTANT, value=(display["bezel"],) * 3
+        )
     return tex
 
 
@@ -249,15 +259,15 @@ def replay_attack(mat: Material, index: int, seed: int, n_frames: int) -> Clip:
     start = int(rng.integers(0, max(1, len(video.frames) - n_frames)))
     src = [video.frames[min(start + i, len(video.frames) - 1)] for i in range(n_frames)]
     vh, vw = src[0].shape[:2]
-    # the attacker zooms the video on the face; faces in these videos are ~17 % of the width
-    crop_w = int(vw * rng.uniform(0.4, 0.75))
+    # the attacker zooms the video on the face; faces in these videos are ~30 % of the width
+    crop_w = int(vw * rng.uniform(0.5, 0.9))
     crop_h = min(vh, int(crop_w * (0.75 if rng.random() < 0.5 else 1.33)))
     cx = int(vw / 2 + rng.uniform(-0.05, 0.05) * vw)
     cy = int(vh * rng.uniform(0.4, 0.5))
     x0 = int(np.clip(cx - crop_w // 2, 0, vw - crop_w))
     y0 = int(np.clip(cy - crop_h // 2, 0, vh - crop_h))
     face_cam_px = rng.uniform(80, 170)
-    screen_cam_px = min(560.0, face_cam_px * crop_w / (0.17 * vw))
+    screen_cam_px = min(560.0, face_cam_px * crop_w / (0.3 * vw))
     # camera px per panel px: ~0.5 for a phone close up, ~2 for a low-resolution tablet
     pitch_cam_px = rng.uniform(0.5, 2.0)
     screen_w_px = int(np.clip(screen_cam_px / pitch_cam_px, 120, 900))
@@ -281,7 +291,9 @@ def replay_attack(mat: Material, index: int, seed: int, n_frames: int) -> Clip:
     tw = textures[0].shape[1]
     plane_w_m = 0.07 * tw / (3 * screen_w_px)  # panel 7 cm wide plus bezel
     base = _base_pose(rng, plane_w_m, screen_cam_px * tw / (3 * screen_w_px))
-    background = render.blurred_background(mat.backgrounds[int(rng.integers(len(mat.backgrounds)))], rng)
+    background = render.blurred_background(
+        mat.backgrounds[int(rng.integers(len(mat.backgrounds)))], rng
+    )
     glare_strength = float(rng.uniform(20, 60)) if rng.random() < 0.5 else 0.0
     motion = _motion(variant, n_frames, base, rng)
     frames: list[U8] = []
@@ -295,9 +307,11 @@ def replay_attack(mat: Material, index: int, seed: int, n_frames: int) -> Clip:
 def bona_fide(mat: Material, index: int, seed: int, n_frames: int) -> Clip:
     """A segment of a real face video re-framed as a 640x480 door camera would see it."""
     rng = _rng(seed, "bona_fide", index)
-    video = mat.videos[index % len(mat.videos)] if index < len(mat.videos) else mat.videos[
-        int(rng.choice(len(mat.videos), p=_video_weights(mat.videos)))
-    ]
+    video = (
+        mat.videos[index % len(mat.videos)]
+        if index < len(mat.videos)
+        else mat.videos[int(rng.choice(len(mat.videos), p=_video_weights(mat.videos)))]
+    )
     start = int(rng.integers(0, max(1, len(video.frames) - n_frames)))
     vh, vw = video.frames[0].shape[:2]
     zoom = rng.uniform(0.8, 1.0)

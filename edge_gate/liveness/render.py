@@ -48,7 +48,9 @@ def plane_homography(
     tw, th = texture_wh
     m_per_px = plane_w_m / tw
     # texture px -> plane metres centred on the plane's middle (z = 0 on the plane)
-    to_plane = np.array([[m_per_px, 0, -tw * m_per_px / 2], [0, m_per_px, -th * m_per_px / 2], [0, 0, 1]])
+    to_plane = np.array(
+        [[m_per_px, 0, -tw * m_per_px / 2], [0, m_per_px, -th * m_per_px / 2], [0, 0, 1]]
+    )
     rot = rotation(pose.yaw_deg, pose.pitch_deg, pose.roll_deg)
     rt = np.column_stack([rot[:, 0], rot[:, 1], [pose.x_m, pose.y_m, pose.z_m]])
     fw, fh = frame_wh
@@ -128,7 +130,9 @@ def blurred_background(image: U8, rng: np.random.Generator) -> U8:
     return np.clip(img.astype(np.float32) * rng.uniform(0.6, 1.1), 0, 255).astype(np.uint8)
 
 
-def glare(shape: tuple[int, int], center_xy: tuple[float, float], radius_px: float, strength: float) -> npt.NDArray[np.float32]:
+def glare(
+    shape: tuple[int, int], center_xy: tuple[float, float], radius_px: float, strength: float
+) -> npt.NDArray[np.float32]:
     """A soft specular highlight: additive, Gaussian falloff."""
     h, w = shape
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
 
 __layer__ = "core"
 
@@ -21,10 +24,10 @@ class FrameEvidence:
     """Median displacement of the face's points over the baseline (face widths)."""
     nonrigid: float = 0.0
     """Upper-quantile residual of those displacements after the best plane homography."""
-    border_sides: int = 0
-    """Sides of the face (0-4) with a long straight edge around it (paper or screen border)."""
-    context_rigid: float = 0.0
-    """Fraction of points around the face moving with the face's homography (held medium)."""
+    spectrum: npt.NDArray[np.float32] | None = field(default=None, repr=False, compare=False)
+    """Power spectrum of a grey patch on the face (for screen pixel-grid moire), if measured."""
+    local_excess: float = 0.0
+    """Residual next to the eyes and mouth minus the residual elsewhere on the face."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,99 @@
+"""Liveness evidence over a face track's window → score in [0, 1] with reasons (pure core).
+
+Principle: no evidence of life means not live. A face that does not move (a photo held
+perfectly steady) or moves only as one rigid plane (a print or screen waved around) shows no
+life; a real head shows non-rigid motion (3-D shape, blinks, speech) above the tracking noise.
+A screen's pixel grid (moire) vetoes what the motion says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from edge_gate.liveness.types import FrameEvidence, LivenessResult
+
+__layer__ = "core"
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringParams:
+    """Tuning of the evidence accumulation (fractions of the face width unless noted)."""
+
+    min_frames: int = 8
+    """Frames in the window before any verdict (undecided until then)."""
+    min_measured: int = 4
+    """Frames with reliable flow needed before motion can count as life."""
+    nonrigid_floor: float = 0.0035
+    """Residual after the best plane homography below this is tracking noise."""
+    nonrigid_per_motion: float = 0.1
+    """...and it must also exceed this fraction of the face's rigid motion (blur grows with it)."""
+    local_excess: float = 0.002
+    """...or the residual next to the eyes and mouth exceeds the rest of the face's by this."""
+    life_fraction: float = 0.5
+    """Fraction of measured frames showing non-rigid motion that gives full life evidence."""
+    moire_peak: float = 150.0
+    """Spectral peak over the radial median above this is a screen's pixel grid."""
+    moire_min_frames: int = 4
+
+
+def moire_peak(spectra: Sequence[npt.NDArray[np.float32]]) -> float:
+    """Largest high-frequency peak of the mean power spectrum relative to its radial median.
+
+    Averaging over frames keeps a fixed periodic pattern and averages out the random
+    fluctuations of natural texture, so the ratio of a pixel grid stands out.
+    """
+    power = np.mean(np.stack(spectra), axis=0).astype(np.float64)
+    n = power.shape[0]
+    f = np.fft.fftfreq(n)
+    radius = np.hypot(f[:, None], f[None, :])
+    bins = np.minimum((radius * n).astype(np.int64), n)
+    sums = np.bincount(bins.ravel(), minlength=n + 1).astype(np.float64)
+    # a median per radius via sorting is costly; the mean of the lower half is a robust stand-in
+    medians = np.zeros(n + 1)
+    for r in range(n + 1):
+        if sums[r]:
+            vals = np.sort(power[bins == r])
+            medians[r] = vals[: max(1, len(vals) // 2)].mean() * 1.4 + 1e-9
+    ratio = power / medians[bins]
+    band = (radius > 0.12) & (radius < 0.5)
+    return float(ratio[band].max())
+
+
+def score_window(
+    evidence: Sequence[FrameEvidence], threshold: float, params: ScoringParams | None = None
+) -> LivenessResult:
+    """Score the window's evidence; ``live`` is None while there are too few frames."""
+    p = params or ScoringParams()
+    frames = len(evidence)
+    measured = [e for e in evidence if e.measured]
+    reasons: list[str] = []
+    if frames < p.min_frames:
+        return LivenessResult(None, 0.0, ("too-few-frames",), frames)
+    lively = [
+        e
+        for e in measured
+        if e.local_excess >= p.local_excess
+        or e.nonrigid >= max(p.nonrigid_floor, p.nonrigid_per_motion * e.motion)
+    ]
+    if len(measured) < p.min_measured:
+        reasons.append("unreliable-motion")
+        life = 0.0
+    else:
+        life = min(1.0, len(lively) / (p.life_fraction * len(measured)))
+        if lively:
+            reasons.append("nonrigid-motion")
+        elif max(e.motion for e in measured) < p.nonrigid_floor:
+            reasons.append("no-motion")
+        else:
+            reasons.append("planar-motion")
+    score = life
+    spectra = [e.spectrum for e in evidence if e.spectrum is not None]
+    if len(spectra) >= p.moire_min_frames and moire_peak(spectra) >= p.moire_peak:
+        reasons.append("screen-pattern")
+        score *= 0.2
+    live = score >= threshold
+    return LivenessResult(live, float(score), tuple(reasons), frames)
