@@ -170,6 +170,11 @@ class GalleryStore:
     def load(self) -> LoadedGallery:
         """Open, verify and decrypt the whole gallery; raise on any integrity failure."""
         mark = read_generation(self.generation_path)  # before the snapshot, see module doc
+        if mark is not None and mark.generation > 0 and not self.db_path.exists():
+            raise GalleryTamperedError(
+                f"{self.db_path}: the database is missing but {self.generation_path} says "
+                f"generation {mark.generation} was written: deleted gallery?"
+            )
         conn = _connect(self.db_path)
         try:
             conn.execute("BEGIN")
@@ -202,8 +207,8 @@ class GalleryStore:
     ) -> LoadedGallery:
         """Verify, mutate rows, write manifest generation + 1, commit, advance generation file."""
         ring = keyring if keyring is not None else self.keyring
-        if not self.db_path.exists() and read_generation(self.generation_path) is None:
-            self._create_locked()
+        if not self.db_path.exists():
+            self._create_locked()  # refuses when the generation file says it was used
         mark = read_generation(self.generation_path)
         conn = _connect(self.db_path)
         try:
