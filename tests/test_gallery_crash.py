@@ -27,7 +27,8 @@ SLOW_TRIALS = 300
 
 def _vec(i: int) -> np.ndarray:
     v = np.random.default_rng(i).standard_normal((2, DIM)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
+    out: np.ndarray = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return out
 
 
 def _child(db: Path, key: Path, op: str, ready_w: int) -> None:
@@ -68,7 +69,8 @@ def _trial(tmp: Path, op: str, rng: random.Random) -> None:
     loaded = GalleryStore(db, None, ring).load()
     assert loaded.key_id in ring.key_ids
     for person in loaded.people:
-        assert person.n_templates == 2 and person.name.startswith("person ")
+        assert person.n_templates == 2
+        assert person.name.startswith("person ")
 
 
 def _setup(tmp: Path) -> None:

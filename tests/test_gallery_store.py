@@ -25,7 +25,8 @@ DIM = 192
 
 def _vecs(seed: int, n: int = 3) -> np.ndarray:
     v = np.random.default_rng(seed).standard_normal((n, DIM)).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
+    out: np.ndarray = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return out
 
 
 @pytest.fixture
@@ -56,7 +57,9 @@ def _sql(
 
 def _blob(store: GalleryStore, user_id: str) -> bytes:
     rows = _sql(store, "SELECT blob FROM records WHERE id = ?", (user_id,))
-    return bytes(rows[0][0])  # type: ignore[arg-type]
+    value = rows[0][0]
+    assert isinstance(value, bytes)
+    return value
 
 
 NAMES = [
@@ -98,7 +101,9 @@ def test_user_ids_are_pseudonymous(store: GalleryStore) -> None:
     b = store.enroll("Alice", "m", _vecs(2))
     assert a != b
     for u in (a, b):
-        assert len(u) == 14 and u.startswith("u_") and "alice" not in u
+        assert len(u) == 14
+        assert u.startswith("u_")
+        assert "alice" not in u
 
 
 def test_flipped_byte_in_record_detected(store: GalleryStore) -> None:
@@ -210,9 +215,11 @@ def test_revoke_makes_person_unknown_and_erases_ciphertext(store: GalleryStore) 
     blob = _blob(store, a)
     store.revoke(a)
     loaded = store.load()
-    assert loaded.get(a) is None and loaded.get(b) is not None
+    assert loaded.get(a) is None
+    assert loaded.get(b) is not None
     r = loaded.matrix.identity_scores(_vecs(1)[0])
-    assert loaded.matrix.user_ids == (b,) and float(r.max()) < 0.5
+    assert loaded.matrix.user_ids == (b,)
+    assert float(r.max()) < 0.5
     files = [p for p in store.db_path.parent.iterdir() if p.name.startswith("gallery.db")]
     data = b"".join(p.read_bytes() for p in files)
     for off in range(12, len(blob) - 32, 64):
@@ -233,7 +240,8 @@ def test_rename_keeps_templates(store: GalleryStore) -> None:
     a = store.enroll("A", "m", _vecs(1))
     assert store.rename(a, "Ἀ new") == "A"
     rec = store.load().get(a)
-    assert rec is not None and rec.name == "Ἀ new"
+    assert rec is not None
+    assert rec.name == "Ἀ new"
     assert np.allclose(rec.templates, _vecs(1), atol=1e-6)
 
 
@@ -243,10 +251,12 @@ def test_rotate_reencrypts_under_new_key(store: GalleryStore, key_path: Path) ->
     old = load_keyring_file(key_path)
     old_id, new_id = store.rotate(key_path)
     ring = load_keyring_file(key_path)
-    assert ring.key_ids == (new_id,) and old.key_ids == (old_id,)
+    assert ring.key_ids == (new_id,)
+    assert old.key_ids == (old_id,)
     assert {r[0] for r in _sql(store, "SELECT key_id FROM records")} == {new_id}
     fresh = GalleryStore(store.db_path, None, ring).load()
-    assert fresh.key_id == new_id and [p.user_id for p in fresh.people] == sorted(ids)
+    assert fresh.key_id == new_id
+    assert [p.user_id for p in fresh.people] == sorted(ids)
     with pytest.raises(GalleryError):
         GalleryStore(store.db_path, None, old).load()
 
@@ -313,5 +323,6 @@ def test_load_10_people_matrix_shape(store: GalleryStore) -> None:
     """The loaded gallery exposes one contiguous float32 matrix of unit rows."""
     store.enroll_many([(f"P{i}", _vecs(i, 2)) for i in range(10)], "m")
     m = store.load().matrix
-    assert m.matrix.shape == (20, DIM) and m.matrix.dtype == np.float32
+    assert m.matrix.shape == (20, DIM)
+    assert m.matrix.dtype == np.float32
     assert np.allclose(np.linalg.norm(m.matrix, axis=1), 1.0, atol=1e-5)
