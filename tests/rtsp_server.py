@@ -152,19 +152,21 @@ class RtspTestServer:
         self.username = username
         # reserved URL characters on purpose: the client must percent-encode them
         self.password = password or f"c0rrect:h@rse/b%{secrets.token_urlsafe(9)}"
-        self.port = port or free_port()
+        # 0: the server binds an ephemeral port itself (no race with other test runs on the box);
+        # restarts then reuse the port it reported
+        self.port = port or 0
         self.mount = mount
         self.tls = tls
         self._size = (width, height)
         self.fps = fps
         self.username_file = _write_private(workdir / "camera.username", username.encode())
-        self.password_file = _write_private(workdir / "camera.password", password.encode())
+        self.password_file = _write_private(workdir / "camera.password", self.password.encode())
         self.ca_file: Path | None = None
         self._cert: tuple[Path, Path] | None = None
         if tls:
             self.ca_file, ca_key = make_ca(workdir)
             self._cert = make_server_cert(workdir, self.ca_file, ca_key, cert_names)
-        self.log_file = workdir / f"rtsp_server_{self.port}.log"
+        self.log_file = workdir / f"rtsp_server_{id(self):x}.log"
         self._proc: subprocess.Popen[bytes] | None = None
         self.ready_at_s: float | None = None
 
@@ -222,6 +224,7 @@ class RtspTestServer:
         if not line.startswith(b"READY"):
             self.kill()
             raise RuntimeError(f"unexpected RTSP server output {line!r}")
+        self.port = int(line.split()[1])
         self.ready_at_s = time.monotonic()
 
     def kill(self) -> None:
@@ -236,12 +239,23 @@ class RtspTestServer:
             self._proc.stdout.close()
         self._proc = None
 
+    def pause(self) -> None:
+        """SIGSTOP: the camera hangs with its connections open (a silent stall)."""
+        if self._proc is not None:
+            os.killpg(self._proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after :meth:`pause`."""
+        if self._proc is not None:
+            os.killpg(self._proc.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         """SIGTERM (graceful), SIGKILL after 5 s."""
         if self._proc is None:
             return
         if self._proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGCONT)
                 os.killpg(self._proc.pid, signal.SIGTERM)
             try:
                 self._proc.wait(5)

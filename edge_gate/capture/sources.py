@@ -54,6 +54,12 @@ SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 # ~0.1 s instead of ~1.9 s; the first picture then waits only for the camera's next key frame.
 _FFMPEG_BASE_OPTIONS = "rtsp_transport;tcp|analyzeduration;100000|probesize;32768|fflags;nobuffer"
 
+# OpenCV's FFmpeg reader restarts its read timeout for each of its internal retries: a frozen
+# stream makes read() return after 2-3 timeouts (OpenCV 4.14, FFmpeg 8, measured). Each
+# timeout is half the stall timeout, so a stall is noticed after 1-1.5 x stall_timeout_s,
+# while the first read after connecting may still wait a whole key-frame interval.
+_OPENCV_READ_ATTEMPTS = 2
+
 Image = NDArray[np.uint8]
 Waiter = Callable[[float], bool]  # wait(seconds) -> True when asked to stop (threading.Event.wait)
 
@@ -207,7 +213,7 @@ class RtspSource(_CvSource):
             cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
             int(spec.open_timeout_s * 1000),
             cv2.CAP_PROP_READ_TIMEOUT_MSEC,
-            int(spec.read_timeout_s * 1000),
+            max(100, int(spec.read_timeout_s * 1000 / _OPENCV_READ_ATTEMPTS)),
         ]
         with cls._env_lock:
             previous = os.environ.get(FFMPEG_OPTIONS_ENV)
@@ -234,7 +240,22 @@ class RtspSource(_CvSource):
             raise CaptureOpenError(
                 CaptureFailure.OPEN_FAILED, f"{where}: FFmpeg could not open the stream"
             )
-        return cls(cap, where, (spec.width, spec.height))
+        source = cls(cap, where, (spec.width, spec.height))
+        # OpenCV cannot change the read timeout after open, and the first picture waits for
+        # the camera's next key frame (often 1-4 s): give it the open budget as well
+        source._first_frame_deadline_s = time.monotonic() + spec.open_timeout_s
+        return source
+
+    _first_frame_deadline_s: float | None = None
+
+    def read(self) -> Image | None:
+        image = self._grab()
+        while image is None and self._first_frame_deadline_s is not None:
+            if time.monotonic() >= self._first_frame_deadline_s:
+                break
+            image = self._grab()
+        self._first_frame_deadline_s = None
+        return image
 
 
 def _raise_if_failed(check: CheckResult, spec: SourceSpec) -> None:

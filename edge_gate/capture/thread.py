@@ -231,7 +231,8 @@ class CaptureThread:
                 if self._stop.is_set():
                     return None
                 since = self._last_frame_s if self._frames_since_open else opened_s
-                if since is not None and now - since >= self._stall_timeout_s:
+                # a reset connection fails at once; a frozen one only after the read timeout
+                if since is not None and now - since >= 0.5 * self._stall_timeout_s:
                     return CaptureFailure.STALLED
                 return CaptureFailure.STREAM_ENDED
             self._frames_since_open += 1
