@@ -82,9 +82,11 @@ def threshold_for_far(impostor: FloatArray, target_far: float) -> float:
         raise ValueError("no impostor scores")
     if not 0 <= target_far < 1:
         raise ValueError("target FAR must be in [0, 1)")
-    desc = np.sort(np.asarray(impostor, dtype=np.float64))[::-1]
+    # float32 throughout: scores are float32, and numpy compares them with a Python float in
+    # float32, so the next float32 above the score is the threshold that really excludes it
+    desc = np.sort(np.asarray(impostor, dtype=np.float32))[::-1]
     allowed = math.floor(target_far * len(desc))
-    return float(np.nextafter(desc[allowed], np.inf))
+    return float(np.nextafter(desc[allowed], np.float32(np.inf)))
 
 
 @dataclass(frozen=True, slots=True)
