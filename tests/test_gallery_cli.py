@@ -1,0 +1,179 @@
+"""Admin CLI end to end on real photos and the real TFLite models: init → enroll → identify →
+users → keys rotate → revoke, audit events in the outbox, tampering fails closed (exit 65)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from edge_gate.audit.events import decode_event
+from edge_gate.audit.outbox import Outbox
+from edge_gate.cli import cli
+from edge_gate.config import load_config
+
+S1_ENROLL = ["1.pgm", "2.pgm", "3.pgm"]
+S1_PROBE = "10.pgm"
+
+
+def _run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args))
+
+
+def _json_lines(output: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, testdata: Path) -> dict[str, Any]:
+    """An initialised site with two enrolled ORL subjects."""
+    d = tmp_path_factory.mktemp("site")
+    assert _run("init", str(d)).exit_code == 0
+    conf = str(d / "edge-gate.toml")
+    orl = testdata / "orl"
+    r1 = _run("enroll", "--config", conf, "--json", "--name", "Robert'); DROP TABLE users;--",
+              *[str(orl / "s1" / f) for f in S1_ENROLL])  # fmt: skip
+    assert r1.exit_code == 0, r1.output
+    r2 = _run("enroll", "--config", conf, "--name", "Алёна 李", str(orl / "s2"))
+    assert r2.exit_code == 0, r2.output
+    return {
+        "dir": d,
+        "conf": conf,
+        "orl": orl,
+        "s1": _json_lines(r1.output)[-1]["user_id"],
+        "s2": r2.output.strip().splitlines()[-1],
+        "testdata": testdata,
+    }
+
+
+def test_enroll_reports_user_id_and_per_image_verdicts(site: dict[str, Any]) -> None:
+    """Enrollment prints the pseudonymous id; JSON lists every image with accepted/reason."""
+    assert site["s1"].startswith("u_")
+    assert site["s2"].startswith("u_")
+    listing = _json_lines(_run("users", "list", "--json", "--config", site["conf"]).output)
+    names = {p["user_id"]: p["name"] for p in listing}
+    assert names == {site["s1"]: "Robert'); DROP TABLE users;--", site["s2"]: "Алёна 李"}
+
+
+def test_enroll_rejections_have_reasons(site: dict[str, Any], tmp_path: Path) -> None:
+    """No face, several faces and unreadable files are each rejected with a clear reason."""
+    bad = tmp_path / "not-an-image.jpg"
+    bad.write_bytes(b"\xff\xd8 definitely not a jpeg")
+    data = site["testdata"]
+    r = _run(
+        "enroll", "--config", site["conf"], "--json", "--name", "Nobody",
+        str(data / "skimage" / "chelsea.png"), str(data / "dlib_faces" / "bald_guys.jpg"), str(bad),
+    )  # fmt: skip
+    assert r.exit_code == 1
+    report = _json_lines(r.output)[-1]
+    codes = [img["code"] for img in report["images"]]
+    assert codes == ["no_face", "several_faces", "unreadable"]
+    assert all(img["reason"] for img in report["images"])
+    assert report["user_id"] is None
+
+
+def test_duplicate_refused_unless_forced(site: dict[str, Any]) -> None:
+    """The same face under another name is refused (names the match); --force overrides."""
+    img = str(site["orl"] / "s1" / "8.pgm")
+    r = _run("enroll", "--config", site["conf"], "--name", "Impostor", img)
+    assert r.exit_code == 1
+    assert site["s1"] in r.output
+    r = _run("enroll", "--config", site["conf"], "--force", "--name", "Twin", img)
+    assert r.exit_code == 0, r.output
+    twin = r.output.strip().splitlines()[-1]
+    assert _run("users", "revoke", "--config", site["conf"], twin).exit_code == 0
+
+
+def test_identify_json_lines(site: dict[str, Any], tmp_path: Path) -> None:
+    """identify --json: one object per image; enrolled → match, stranger → unknown, bad file →
+    error and exit 1."""
+    bad = tmp_path / "x.png"
+    bad.write_bytes(b"nope")
+    r = _run("identify", "--json", "--config", site["conf"], str(site["orl"] / "s1" / S1_PROBE),
+             str(site["orl"] / "s30" / "1.pgm"), str(bad))  # fmt: skip
+    assert r.exit_code == 1
+    lines = _json_lines(r.output)
+    assert [set(x) for x in lines] == [{"path", "faces", "error"}] * 3
+    face = lines[0]["faces"][0]
+    assert set(face) >= {"box", "user_id", "name", "score", "margin", "decision"}
+    assert face["decision"] == "match"
+    assert face["user_id"] == site["s1"]
+    assert lines[1]["faces"][0]["decision"] == "unknown"
+    assert lines[1]["faces"][0]["user_id"] is None
+    assert lines[2]["error"]
+
+
+def test_users_show_rename(site: dict[str, Any]) -> None:
+    """show and rename work with odd names; rename of an unknown id fails."""
+    r = _run("users", "rename", "--config", site["conf"], site["s2"], "محمد; DROP TABLE meta")
+    assert r.exit_code == 0, r.output
+    shown = json.loads(_run("users", "show", "--json", "--config", site["conf"], site["s2"]).output)
+    assert shown["name"] == "محمد; DROP TABLE meta"
+    assert shown["templates"] >= 3
+    assert _run("users", "rename", "--config", site["conf"], "u_aaaaaaaaaaaa", "x").exit_code == 1
+    assert _run("users", "show", "--config", site["conf"], "'; --").exit_code == 1
+
+
+def test_calibrate_json(site: dict[str, Any]) -> None:
+    """calibrate prints a threshold and the expected genuine accept rate."""
+    r = _run("calibrate", "--json", "--config", site["conf"], "--target-far", "0.01",
+             "--non-enrolled", str(site["orl"] / "s31"))  # fmt: skip
+    assert r.exit_code == 0, r.output
+    out = _json_lines(r.output)[-1]
+    assert out["non_enrolled_faces"] == 10
+    assert -1 <= out["threshold"] <= 1
+    assert 0 <= out["genuine_accept_rate"] <= 1
+
+
+def test_rotate_then_revoke_then_unknown_with_audit(site: dict[str, Any]) -> None:
+    """keys rotate keeps everyone; revoke makes the person unknown; events are in the outbox."""
+    conf = site["conf"]
+    r = _run("keys", "rotate", "--json", "--config", conf)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["new_key_id"] != json.loads(r.output)["old_key_id"]
+    assert _run("gallery", "verify", "--config", conf).exit_code == 0
+    probe = str(site["orl"] / "s1" / S1_PROBE)
+    before = _json_lines(_run("identify", "--json", "--config", conf, probe).output)[0]
+    assert before["faces"][0]["user_id"] == site["s1"]
+    assert _run("users", "revoke", "--config", conf, site["s1"]).exit_code == 0
+    after = _json_lines(_run("identify", "--json", "--config", conf, probe).output)[0]
+    assert after["faces"][0]["decision"] == "unknown"
+    cfg = load_config(Path(conf))
+    with Outbox(cfg.mqtt.outbox_file, cfg.mqtt.outbox_max_events) as outbox:
+        events = [decode_event(e.payload) for e in outbox.pending(limit=100)]
+    kinds = [(e["type"], e["subject"]) for e in events]
+    assert ("gallery.enrolled", site["s1"]) in kinds
+    assert ("gallery.revoked", site["s1"]) in kinds
+    assert all("name" not in e for e in events)  # names stay local unless opted in
+    assert all(e.get("sig") for e in events)
+
+
+def test_tampering_fails_closed(site: dict[str, Any], tmp_path: Path) -> None:
+    """A deleted row makes verify, identify and enroll exit 65 with a clear message."""
+    cfg = load_config(Path(site["conf"]))
+    db = cfg.gallery.db_file
+    backup = tmp_path / "backup.db"
+    backup.write_bytes(db.read_bytes())
+    try:
+        conn = sqlite3.connect(db)
+        conn.execute("DELETE FROM records WHERE id = ?", (site["s2"],))
+        conn.commit()
+        conn.close()
+        probe = str(site["orl"] / "s2" / "1.pgm")
+        for args in (
+            ["gallery", "verify"],
+            ["identify", probe],
+            ["users", "list"],
+            ["enroll", "--name", "X", str(site["orl"] / "s9" / "1.pgm")],
+        ):
+            r = _run(*args, "--config", site["conf"])
+            assert r.exit_code == 65, (args, r.output)
+            assert "GALLERY INTEGRITY FAILURE" in r.output
+            assert "deleted" in r.output
+    finally:
+        db.write_bytes(backup.read_bytes())
+    assert _run("gallery", "verify", "--config", site["conf"]).exit_code == 0
