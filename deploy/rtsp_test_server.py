@@ -57,7 +57,7 @@ def _decoder(args: argparse.Namespace, channel: str) -> Gst.Pipeline:
         caps = f"video/x-raw,width={args.width},height={args.height},framerate={args.fps}/1"
     desc = (
         f'filesrc location="{args.clip}" ! decodebin ! videoconvert ! videoscale ! '
-        f"videorate ! {caps} ! intervideosink channel={channel} sync=true"
+        f"videorate ! {caps} ! intervideosink name=out channel={channel} sync=true"
     )
     pipeline = Gst.parse_launch(desc)
     assert isinstance(pipeline, Gst.Pipeline)
@@ -77,13 +77,32 @@ def _decoder(args: argparse.Namespace, channel: str) -> Gst.Pipeline:
     return pipeline
 
 
-def _factory(args: argparse.Namespace, channel: str) -> GstRtspServer.RTSPMediaFactory:
+def _decoded_size(decoder: Gst.Pipeline) -> tuple[int, int]:
+    """Wait for the decoder to preroll and return the picture size it produces."""
+    decoder.set_state(Gst.State.PLAYING)
+    ret, _, _ = decoder.get_state(20 * Gst.SECOND)
+    if ret == Gst.StateChangeReturn.FAILURE:
+        raise SystemExit("decoder pipeline failed to start")
+    sink = decoder.get_by_name("out")
+    caps = sink.get_static_pad("sink").get_current_caps()
+    if caps is None:
+        raise SystemExit("decoder produced no picture")
+    st = caps.get_structure(0)
+    return st.get_value("width"), st.get_value("height")
+
+
+def _factory(
+    args: argparse.Namespace, channel: str, size: tuple[int, int]
+) -> GstRtspServer.RTSPMediaFactory:
     factory = GstRtspServer.RTSPMediaFactory()
     # default one key frame per second: a client joining mid-stream decodes within 1 s
     key_int = args.key_int or max(1, args.fps)
     factory.set_launch(
-        f"( intervideosrc channel={channel} timeout=1000000000000 ! videoconvert ! "
-        f"video/x-raw,format=I420,framerate={args.fps}/1 ! "
+        # fixed caps: intervideosrc would otherwise start at its 320x240 default when a client
+        # connects before it has seen a picture
+        f"( intervideosrc channel={channel} timeout=1000000000000 ! "
+        f"video/x-raw,width={size[0]},height={size[1]},framerate={args.fps}/1 ! videoconvert ! "
+        f"video/x-raw,format=I420 ! "
         f"x264enc tune=zerolatency speed-preset=ultrafast bitrate={args.bitrate_kbps} "
         f"key-int-max={key_int} ! rtph264pay name=pay0 pt=96 config-interval=1 )"
     )
@@ -130,7 +149,7 @@ def main(argv: list[str]) -> int:
     server.set_address(args.address)
     server.set_service(str(args.port))
     auth = _auth(args)
-    factory = _factory(args, channel)
+    factory = _factory(args, channel, _decoded_size(decoder))
     if auth is None:
         factory.set_permissions(None)
     else:
@@ -139,7 +158,6 @@ def main(argv: list[str]) -> int:
             factory.set_permissions(None)
     server.get_mount_points().add_factory(args.mount, factory)
     loop = GLib.MainLoop()
-    decoder.set_state(Gst.State.PLAYING)
     if server.attach(None) == 0:
         print(f"cannot listen on {args.address}:{args.port}", file=sys.stderr, flush=True)
         return 3
