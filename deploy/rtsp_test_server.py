@@ -60,7 +60,8 @@ def _decoder(args: argparse.Namespace, channel: str) -> Gst.Pipeline:
         f"videorate ! {caps} ! intervideosink name=out channel={channel} sync=true"
     )
     pipeline = Gst.parse_launch(desc)
-    assert isinstance(pipeline, Gst.Pipeline)
+    if not isinstance(pipeline, Gst.Pipeline):
+        raise SystemExit("decoder description did not make a pipeline")
 
     def on_message(_bus: Gst.Bus, msg: Gst.Message) -> bool:
         if msg.type == Gst.MessageType.EOS:
