@@ -41,6 +41,22 @@ def _put_lines(canvas: Image, lines: list[str], x: int, y: int, scale: float) ->
         cv2.putText(canvas, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, _TEXT_BGR, 1)
 
 
+def _label_origin(
+    p1: tuple[int, int], p2: tuple[int, int], size: tuple[int, int], n_lines: int, scale: float
+) -> tuple[int, int]:
+    """Where the label goes: below the box, else above, else right of it, else bottom left."""
+    w, h = size
+    line_h = max(10, int(22 * scale))
+    block_h = n_lines * line_h
+    if p2[1] + block_h + 4 < h:
+        return max(2, p1[0]), p2[1] + line_h
+    if p1[1] - block_h - 4 > 0:
+        return max(2, p1[0]), p1[1] - block_h + line_h // 2
+    if p2[0] + int(230 * scale) < w:
+        return p2[0] + 6, max(line_h, p1[1] + line_h)
+    return 2, h - block_h + line_h // 2
+
+
 def annotate(
     image_bgr: Image,
     faces: Sequence[Face],
@@ -65,8 +81,8 @@ def annotate(
         cv2.rectangle(canvas, p1, p2, colour, thickness)
         for (x, y), c in zip(face.landmarks, _LANDMARK_BGR, strict=True):
             cv2.circle(canvas, (round(float(x)), round(float(y))), thickness + 1, c, -1)
-        text_y = p2[1] + int(18 * scale) if p2[1] + 90 * scale < h else max(12, p1[1] - 75)
-        _put_lines(canvas, face_label(face), max(2, p1[0]), text_y, scale)
+        lines = face_label(face)
+        _put_lines(canvas, lines, *_label_origin(p1, p2, (w, h), len(lines), scale), scale)
     header = [banner] if banner else []
     header.append(f"{len(faces)} face(s)" if faces else "no face found")
     _put_lines(canvas, header, 6, int(20 * scale), scale)
