@@ -73,7 +73,11 @@ class Report:
     apcer_by_variant: dict[str, float]
     bpcer: float
     counts: dict[str, int]
+    counts_by_variant: dict[str, int]
     undecided: dict[str, int]
+    """Clips with a face but no verdict by their end (counted as rejected)."""
+    no_face: dict[str, int]
+    """Clips in which the detector found no face (failure to acquire; left out of the rates)."""
     first_verdict_s_max: float | None
     presentations: list[Presentation]
 
@@ -84,7 +88,9 @@ class Report:
             "apcer_by_variant": {k: round(v, 4) for k, v in self.apcer_by_variant.items()},
             "bpcer": round(self.bpcer, 4),
             "counts": self.counts,
+            "counts_by_variant": self.counts_by_variant,
             "undecided": self.undecided,
+            "no_face": self.no_face,
             "first_verdict_s_max": self.first_verdict_s_max,
         }
 
@@ -94,9 +100,13 @@ def evaluate(clips: Iterable[Clip], detect: Detector, config: LivenessConfig) ->
     items: list[Presentation] = []
     variants: list[Presentation] = []
     undecided: dict[str, int] = {}
+    no_face: dict[str, int] = {}
     firsts: list[float] = []
     for clip in clips:
         out = run_frames(clip.frames, clip.fps, detect, config)
+        if out.result.reasons == ("no-face",):
+            no_face[clip.kind] = no_face.get(clip.kind, 0) + 1
+            continue
         items.append(Presentation(clip.kind, out.score))
         variants.append(Presentation(clip.name if clip.is_attack else "bona_fide", out.score))
         if out.score is None:
@@ -110,7 +120,9 @@ def evaluate(clips: Iterable[Clip], detect: Detector, config: LivenessConfig) ->
         apcer_by_variant=apcer_by_species(variants, t),
         bpcer=bpcer(items, t),
         counts=dict(counts(items)),
+        counts_by_variant=dict(counts(variants)),
         undecided=undecided,
+        no_face=no_face,
         first_verdict_s_max=max(firsts) if firsts else None,
         presentations=items,
     )

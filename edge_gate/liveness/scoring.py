@@ -25,42 +25,40 @@ class ScoringParams:
 
     min_frames: int = 8
     """Frames in the window before any verdict (undecided until then)."""
-    min_measured: int = 4
+    min_measured: int = 5
     """Frames with reliable flow needed before motion can count as life."""
-    nonrigid_floor: float = 0.0035
+    nonrigid_floor: float = 0.003
     """Residual after the best plane homography below this is tracking noise."""
-    nonrigid_per_motion: float = 0.1
+    nonrigid_per_motion: float = 0.5
     """...and it must also exceed this fraction of the face's rigid motion (blur grows with it)."""
     local_excess: float = 0.002
     """...or the residual next to the eyes and mouth exceeds the rest of the face's by this."""
-    life_fraction: float = 0.5
+    life_fraction: float = 0.3
     """Fraction of measured frames showing non-rigid motion that gives full life evidence."""
-    moire_peak: float = 150.0
+    moire_peak: float = 30.0
     """Spectral peak over the radial median above this is a screen's pixel grid."""
     moire_min_frames: int = 4
 
 
-def moire_peak(spectra: Sequence[npt.NDArray[np.float32]]) -> float:
-    """Largest high-frequency peak of the mean power spectrum relative to its radial median.
-
-    Averaging over frames keeps a fixed periodic pattern and averages out the random
-    fluctuations of natural texture, so the ratio of a pixel grid stands out.
-    """
-    power = np.mean(np.stack(spectra), axis=0).astype(np.float64)
-    n = power.shape[0]
+def _radial_bins(n: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
     f = np.fft.fftfreq(n)
     radius = np.hypot(f[:, None], f[None, :])
-    bins = np.minimum((radius * n).astype(np.int64), n)
-    sums = np.bincount(bins.ravel(), minlength=n + 1).astype(np.float64)
-    # a median per radius via sorting is costly; the mean of the lower half is a robust stand-in
-    medians = np.zeros(n + 1)
-    for r in range(n + 1):
-        if sums[r]:
-            vals = np.sort(power[bins == r])
-            medians[r] = vals[: max(1, len(vals) // 2)].mean() * 1.4 + 1e-9
-    ratio = power / medians[bins]
-    band = (radius > 0.12) & (radius < 0.5)
-    return float(ratio[band].max())
+    return np.minimum((radius * n).astype(np.int64), n), (radius > 0.12) & (radius < 0.5)
+
+
+def moire_peak(spectra: Sequence[npt.NDArray[np.float32]]) -> float:
+    """Largest high-frequency peak of the mean power spectrum relative to its radius's level.
+
+    Averaging over frames keeps a fixed periodic pattern (a screen's pixel grid seen through the
+    camera) and averages out the random fluctuations of natural texture. The level at each
+    radius is the radial mean: a single peak barely moves it.
+    """
+    power = np.mean(np.stack(spectra), axis=0).astype(np.float64)
+    bins, band = _radial_bins(power.shape[0])
+    sums = np.bincount(bins.ravel(), weights=power.ravel())
+    counts = np.bincount(bins.ravel())
+    level = sums / np.maximum(counts, 1) + 1e-9
+    return float((power / level[bins])[band].max())
 
 
 def score_window(

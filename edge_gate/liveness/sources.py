@@ -62,15 +62,20 @@ def _read_image(path: Path) -> U8:
 
 def face_photos(cache: Path) -> list[tuple[str, U8]]:
     """(name, BGR photo) of real faces: johns, ORL (one per person), dlib scenes, astronaut."""
-    out: list[tuple[str, U8]] = []
-    for path in sorted((cache / "johns").glob("*/*.jpg")):
-        out.append((f"johns/{path.parent.name[:6]}/{path.stem[:6]}", _read_image(path)))
-    for person in sorted((cache / "orl").glob("s*")):
-        for path in sorted(person.glob("*.pgm"))[:2]:
-            out.append((f"orl/{person.name}/{path.stem}", _read_image(path)))
-    for path in sorted((cache / "dlib_faces").glob("*.jpg")):
-        if path.stem not in {"dogs", "bald_guys"}:
-            out.append((f"dlib/{path.stem}", _read_image(path)))
+    out: list[tuple[str, U8]] = [
+        (f"johns/{path.parent.name[:6]}/{path.stem[:6]}", _read_image(path))
+        for path in sorted((cache / "johns").glob("*/*.jpg"))
+    ]
+    out += [
+        (f"orl/{person.name}/{path.stem}", _read_image(path))
+        for person in sorted((cache / "orl").glob("s*"))
+        for path in sorted(person.glob("*.pgm"))[:2]
+    ]
+    out += [
+        (f"dlib/{path.stem}", _read_image(path))
+        for path in sorted((cache / "dlib_faces").glob("*.jpg"))
+        if path.stem not in {"dogs", "bald_guys"}
+    ]
     astronaut = cache / "skimage" / "astronaut.png"
     if astronaut.exists():
         # the astronaut's head and shoulders: the rest of the poster has no face
