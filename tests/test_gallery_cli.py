@@ -153,7 +153,8 @@ def test_rotate_then_revoke_then_unknown_with_audit(site: dict[str, Any]) -> Non
 
 
 def test_tampering_fails_closed(site: dict[str, Any], tmp_path: Path) -> None:
-    """A deleted row makes verify, identify and enroll exit 65 with a clear message."""
+    """A deleted row makes verify, identify and enroll exit 65 with a clear message and a
+    gallery.tampered audit event."""
     cfg = load_config(Path(site["conf"]))
     db = cfg.gallery.db_file
     backup = tmp_path / "backup.db"
@@ -174,6 +175,11 @@ def test_tampering_fails_closed(site: dict[str, Any], tmp_path: Path) -> None:
             assert r.exit_code == 65, (args, r.output)
             assert "GALLERY INTEGRITY FAILURE" in r.output
             assert "deleted" in r.output
+        with Outbox(cfg.mqtt.outbox_file, cfg.mqtt.outbox_max_events) as outbox:
+            events = [decode_event(e.payload) for e in outbox.pending(limit=1000)]
+        tampered = [e for e in events if e["type"] == "gallery.tampered"]
+        assert len(tampered) >= 4
+        assert "deleted" in tampered[-1]["detail"]
     finally:
         db.write_bytes(backup.read_bytes())
     assert _run("gallery", "verify", "--config", site["conf"]).exit_code == 0

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 EXIT_FAILURE = 1
 EXIT_TAMPERED = 65  # EX_DATAERR
 RECOMMENDED_IMAGES = (3, 5)
+MAX_DETAIL_CHARS = 200
 
 
 def _fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
@@ -41,11 +42,14 @@ def _fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
 
 
 @contextmanager
-def _errors() -> Iterator[None]:
-    """Turn edge-gate errors into a clear message and a fail-closed exit status."""
+def _errors(cfg: EdgeGateConfig | None = None) -> Iterator[None]:
+    """Turn edge-gate errors into a clear message and a fail-closed exit status; a failed
+    integrity check is also recorded as a ``gallery.tampered`` audit event (best effort)."""
     try:
         yield
     except GalleryTamperedError as e:
+        if cfg is not None:
+            _audit_tampered(cfg, str(e))
         _fail(f"GALLERY INTEGRITY FAILURE: {e}", EXIT_TAMPERED)
     except EdgeGateError as e:
         _fail(str(e))
@@ -90,6 +94,20 @@ def _audit(cfg: EdgeGateConfig, event: str, subject: str, reason: str, **fields:
         trail.close()
     if seq is None:
         _fail("the change is done but its audit event could not be stored in the outbox")
+
+
+def _audit_tampered(cfg: EdgeGateConfig, message: str) -> None:
+    from edge_gate.audit.trail import AuditTrail
+
+    try:
+        trail = AuditTrail.from_config(cfg.mqtt)
+    except EdgeGateError:
+        return  # the command fails closed anyway; nothing more to do without the audit key
+    try:
+        detail = "".join(c if c.isprintable() else " " for c in message)[:MAX_DETAIL_CHARS]
+        trail.emit("gallery.tampered", door=None, reason="integrity_check_failed", detail=detail)
+    finally:
+        trail.close()
 
 
 def _require_audit_key(cfg: EdgeGateConfig) -> None:
@@ -151,7 +169,7 @@ def enroll(
         clean_name = validate_name(name)
     except ValueError as e:
         _fail(f"--name: {e}")
-    with _errors():
+    with _errors(cfg):
         store = _store(cfg)
         gallery = store.load() if store.exists() else None
         _require_audit_key(cfg)
@@ -199,7 +217,7 @@ def enroll(
     embeddings = np.stack(
         [v.face.embedding for v in keep if v.face and v.face.embedding is not None]
     )
-    with _errors():
+    with _errors(cfg):
         dup = find_duplicate(gallery, embeddings, cfg.gallery.threshold) if gallery else None
         if dup is not None and not force:
             msg = (
@@ -243,7 +261,7 @@ def users() -> None:
 def users_list(as_json: bool, config_path: Path | None) -> None:
     """List enrolled people."""
     cfg = load_or_exit(config_path)
-    with _errors():
+    with _errors(cfg):
         _, gallery = _load(cfg)
     for rec in gallery.people:
         if as_json:
@@ -262,7 +280,7 @@ def users_show(user_id: str, as_json: bool, config_path: Path | None) -> None:
     """Show one person."""
     cfg = load_or_exit(config_path)
     _check_user_id(user_id)
-    with _errors():
+    with _errors(cfg):
         _, gallery = _load(cfg)
     rec = gallery.get(user_id)
     if rec is None:
@@ -283,7 +301,7 @@ def users_revoke(user_id: str, as_json: bool, config_path: Path | None) -> None:
     """Erase a person's record from the gallery (secure delete + VACUUM)."""
     cfg = load_or_exit(config_path)
     _check_user_id(user_id)
-    with _errors():
+    with _errors(cfg):
         _require_audit_key(cfg)
         store = _store(cfg)
         try:
@@ -306,7 +324,7 @@ def users_rename(user_id: str, new_name: str, as_json: bool, config_path: Path |
     """Change a person's display name."""
     cfg = load_or_exit(config_path)
     _check_user_id(user_id)
-    with _errors():
+    with _errors(cfg):
         _require_audit_key(cfg)
         try:
             _store(cfg).rename(user_id, new_name)
@@ -335,7 +353,7 @@ def gallery() -> None:
 def gallery_verify(as_json: bool, config_path: Path | None) -> None:
     """Check every record, the manifest MAC and the rollback counter (exit 65 on tampering)."""
     cfg = load_or_exit(config_path)
-    with _errors():
+    with _errors(cfg):
         store, loaded = _load(cfg)
     info = {
         "ok": True,
@@ -368,7 +386,7 @@ def identify(as_json: bool, images: tuple[Path, ...], config_path: Path | None) 
     from edge_gate.vision.image_io import load_image
 
     cfg = load_or_exit(config_path)
-    with _errors():
+    with _errors(cfg):
         _, loaded = _load(cfg)
         pipe = _pipeline(cfg)
         loaded.require_model(pipe.embedder_id)
@@ -434,7 +452,7 @@ def calibrate(
     from edge_gate.vision.image_io import load_image
 
     cfg = load_or_exit(config_path)
-    with _errors():
+    with _errors(cfg):
         _, loaded = _load(cfg)
         if len(loaded.people) < 2:
             _fail("calibration needs at least 2 enrolled people")
@@ -489,7 +507,7 @@ def keys() -> None:
 def keys_rotate(as_json: bool, config_path: Path | None) -> None:
     """Re-encrypt every record under a fresh gallery key (crash-safe at every step)."""
     cfg = load_or_exit(config_path)
-    with _errors():
+    with _errors(cfg):
         store = _store(cfg)
         old_id, new_id = store.rotate(cfg.gallery.key_file)
     note = None
