@@ -193,3 +193,26 @@ def test_thread_on_a_finite_file_ends_cleanly(testdata: Path) -> None:
     assert got[0].image.shape == (180, 320, 3)
     assert [g.seq for g in got] == sorted(g.seq for g in got)
     assert all(b.t_mono_s >= a.t_mono_s for a, b in itertools.pairwise(got))
+
+
+def test_probe_refuses_a_world_readable_password_file(tmp_path: Path) -> None:
+    """A camera password file readable by others → exit 78 with the chmod hint; never read."""
+    user = tmp_path / "user"
+    user.write_text("door")
+    user.chmod(0o600)
+    pw = tmp_path / "pw"
+    pw.write_text("hunter22-secret")
+    pw.chmod(0o644)
+    proc = subprocess.run(
+        [
+            *(*EDGE_GATE, "camera", "probe", "--url", "rtsp://127.0.0.1:9/cam"),
+            *("--username-file", str(user), "--password-file", str(pw)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 78
+    assert "chmod 600" in proc.stderr
+    assert "hunter22-secret" not in proc.stderr + proc.stdout

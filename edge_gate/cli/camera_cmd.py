@@ -91,8 +91,8 @@ def _config(
 def _spec_or_exit(cfg: CameraConfig) -> SourceSpec:
     try:
         return SourceSpec.from_config(cfg)
-    except ConfigError as e:
-        click.echo(f"edge-gate: {redact(str(e))}", err=True)
+    except (ConfigError, CaptureOpenError) as e:  # bad URL or unreadable credential files
+        click.echo(f"edge-gate: camera: {redact(str(e))}", err=True)
         raise SystemExit(EXIT_CONFIG) from e
 
 
