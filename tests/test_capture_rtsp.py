@@ -337,3 +337,47 @@ def test_silent_stall_is_detected_and_recovered(clip: Path, tmp_path: Path) -> N
             assert len(restored) == 1
         finally:
             assert thread.stop(5.0)
+
+
+def _ffmpeg_opens(url: str, creds: Credentials, ca_file: Path) -> bool:
+    """Open with OpenCV/FFmpeg directly (no pre-flight), with the options the source uses."""
+    import os
+
+    import cv2
+
+    from edge_gate.capture import sources
+    from edge_gate.capture.url import with_credentials
+
+    options = sources._FFMPEG_BASE_OPTIONS + sources._tls_options(TlsSettings(ca_file))
+    full = with_credentials(url, creds.username, creds.password)
+    with sources.RtspSource._env_lock:
+        os.environ[sources.FFMPEG_OPTIONS_ENV] = options
+        try:
+            cap = cv2.VideoCapture(full, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 5000])
+        finally:
+            os.environ.pop(sources.FFMPEG_OPTIONS_ENV, None)
+    try:
+        return bool(cap.isOpened())
+    finally:
+        cap.release()
+
+
+def test_ffmpeg_itself_verifies_the_chain_but_not_the_name(
+    clip: Path, tls_server: RtspTestServer, tmp_path: Path
+) -> None:
+    """What FFmpeg's TLS does on its own (documented in the README): with tls_verify=1 and
+    ca_file it refuses a certificate from another CA, but accepts a certificate of the right CA
+    issued for another host name. The host name is checked by the pre-flight (check_tls)."""
+    assert tls_server.ca_file is not None
+    other_ca, _ = make_ca(tmp_path, "unrelated CA")
+    creds = _good(tls_server)
+    assert _ffmpeg_opens(tls_server.url, creds, tls_server.ca_file)
+    assert not _ffmpeg_opens(tls_server.url, creds, other_ca)
+    with RtspTestServer(
+        clip, tmp_path / "wrong-name", tls=True, cert_names=("elsewhere.example",)
+    ) as srv:
+        assert srv.ca_file is not None
+        assert _ffmpeg_opens(srv.url, _good(srv), srv.ca_file)  # FFmpeg: no host name check
+        with pytest.raises(CaptureOpenError) as info:
+            open_source(_spec(srv, _good(srv)))  # edge-gate: the pre-flight refuses it
+        assert info.value.failure is CaptureFailure.TLS_FAILED
