@@ -76,6 +76,20 @@ def test_enroll_rejections_have_reasons(site: dict[str, Any], tmp_path: Path) ->
     assert report["user_id"] is None
 
 
+def test_photo_of_someone_else_in_batch_rejected(site: dict[str, Any]) -> None:
+    """A stranger's photo mixed into a person's photos is rejected as inconsistent."""
+    orl = site["orl"]
+    r = _run(
+        "enroll", "--config", site["conf"], "--json", "--name", "Five",
+        *[str(orl / "s5" / f) for f in ("1.pgm", "2.pgm", "3.pgm")], str(orl / "s6" / "1.pgm"),
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    report = _json_lines(r.output)[-1]
+    assert [img.get("code") for img in report["images"]] == [None, None, None, "inconsistent"]
+    assert report["accepted"] == 3
+    assert _run("users", "revoke", "--config", site["conf"], report["user_id"]).exit_code == 0
+
+
 def test_duplicate_refused_unless_forced(site: dict[str, Any]) -> None:
     """The same face under another name is refused (names the match); --force overrides."""
     img = str(site["orl"] / "s1" / "8.pgm")

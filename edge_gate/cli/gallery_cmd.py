@@ -161,6 +161,7 @@ def enroll(
         find_duplicate,
         image_limits,
         limits_from_config,
+        reject_inconsistent,
     )
     from edge_gate.gallery.record import validate_name
 
@@ -184,6 +185,7 @@ def enroll(
             examine_for_enrollment(pipe, f, limits, img_limits)
             for f in _progress(files, show=len(files) > 1 and sys.stderr.isatty())
         ]
+    verdicts = reject_inconsistent(verdicts, cfg.gallery.threshold)
     accepted = [v for v in verdicts if v.accepted and v.face is not None]
     keep = accepted[: cfg.gallery.enroll_max_templates]
     warnings: list[str] = []

@@ -17,9 +17,11 @@ from edge_gate.config import EdgeGateConfig
 from edge_gate.config.gallery import GalleryConfig
 from edge_gate.errors import ImageError
 from edge_gate.gallery.gates import (
+    CONSISTENCY_SLACK,
     IDENTIFY_LIMITS,
     GateLimits,
     check_face,
+    inconsistent_images,
     select_enrollment_face,
 )
 from edge_gate.gallery.loaded import LoadedGallery
@@ -157,4 +159,28 @@ def identify_faces(
             rec = gallery.get(r.user_id)
             entry.update(user_id=r.user_id, name=rec.name if rec else None)
         out.append(entry)
+    return out
+
+
+def reject_inconsistent(verdicts: list[ImageVerdict], threshold: float) -> list[ImageVerdict]:
+    """Mark accepted photos that look like nobody else in the batch as rejected."""
+    accepted: list[int] = []
+    embeddings: list[FloatArray] = []
+    for i, v in enumerate(verdicts):
+        if v.accepted and v.face is not None and v.face.embedding is not None:
+            accepted.append(i)
+            embeddings.append(v.face.embedding)
+    if len(accepted) < 2:
+        return verdicts
+    vecs = np.stack(embeddings)
+    out = list(verdicts)
+    for j, best in inconsistent_images(vecs, threshold - CONSISTENCY_SLACK):
+        v = verdicts[accepted[j]]
+        out[accepted[j]] = ImageVerdict(
+            v.path,
+            "inconsistent",
+            f"does not look like the same person as the other photos (best similarity "
+            f"{best:.2f} < {threshold - CONSISTENCY_SLACK:.2f})",
+            v.face,
+        )
     return out
