@@ -315,6 +315,11 @@ def users_revoke(user_id: str, as_json: bool, config_path: Path | None) -> None:
         _echo_json({"user_id": user_id, "revoked": True})
     else:
         click.echo(f"revoked {user_id}: record erased")
+        click.echo(
+            "tip: `edge-gate keys rotate` also makes copies of the old record (backups, freed "
+            "disk blocks) undecryptable",
+            err=True,
+        )
 
 
 @users.command("rename")
