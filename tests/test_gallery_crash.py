@@ -109,3 +109,31 @@ def test_kill9_during_key_rotation(tmp_path: Path) -> None:
 def test_kill9_soak(tmp_path: Path, op: str) -> None:
     """Many more SIGKILLs per operation kind (slow suite)."""
     _run(tmp_path, op, SLOW_TRIALS, seed=3)
+
+
+@pytest.mark.timeout(60)
+def test_reader_never_sees_false_tampering_during_writes(tmp_path: Path) -> None:
+    """A daemon-style reader loading in a loop while a writer enrolls and revokes never gets
+    a false integrity alarm (generation file read before the snapshot, see store.py)."""
+    _setup(tmp_path)
+    db, key = tmp_path / "gallery.db", tmp_path / "gallery.key"
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: writer
+        os.close(r)
+        _child(db, key, "enroll", w)
+    os.close(w)
+    loads = 0
+    try:
+        assert os.read(r, 1) == b"r"
+        deadline = time.monotonic() + 1.5
+        ring = load_keyring_file(key)
+        while time.monotonic() < deadline:
+            loaded = GalleryStore(db, None, ring).load()
+            assert len(loaded.people) >= 20
+            loads += 1
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(r)
+    assert loads >= 5

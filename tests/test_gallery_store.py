@@ -140,6 +140,16 @@ def test_swapped_records_detected(store: GalleryStore) -> None:
         store.load()
 
 
+def test_single_record_rollback_detected(store: GalleryStore) -> None:
+    """Putting back an older version of one row (from before a rename) is detected."""
+    a = store.enroll("Old name", "m", _vecs(1))
+    old_blob = _blob(store, a)
+    store.rename(a, "New name")
+    _sql(store, "UPDATE records SET blob = ? WHERE id = ?", (old_blob, a))
+    with pytest.raises(GalleryTamperedError, match="rolled back"):
+        store.load()
+
+
 def test_deleted_record_detected(store: GalleryStore) -> None:
     """Deleting a row behind the store's back is detected."""
     a = store.enroll("A", "m", _vecs(1))
