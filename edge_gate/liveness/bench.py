@@ -27,7 +27,7 @@ def bench_liveness(
     from edge_gate.vision.pipeline import FacePipeline
 
     pipe = FacePipeline.from_config(vision or VisionConfig())
-    clip = bona_fide(Material.from_cache(cache), 0, seed=0, n_frames=n_frames)
+    clip = bona_fide(Material.from_cache(cache), 1, seed=0, n_frames=n_frames)
     dets = [pipe.detect(f) for f in clip.frames]
     est = LivenessEstimator.from_config(liveness or LivenessConfig())
     times_ms = []

@@ -1,0 +1,144 @@
+"""Liveness scoring (pure core) with hand-made evidence: no motion, planar motion, life, moire."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge_gate.liveness.metrics import (
+    Presentation,
+    apcer_by_species,
+    bpcer,
+    det_curve,
+    threshold_for_bpcer,
+)
+from edge_gate.liveness.scoring import ScoringParams, moire_peak, score_window
+from edge_gate.liveness.types import FrameEvidence
+
+FPS = 15.0
+
+
+def _window(n: int, **kw: float) -> list[FrameEvidence]:
+    out = [FrameEvidence(0.0, measured=False)]
+    out += [FrameEvidence(i / FPS, measured=True, **kw) for i in range(1, n)]
+    return out
+
+
+def test_too_few_frames_is_undecided() -> None:
+    """Before min_frames frames the verdict is None (undecided), never live."""
+    result = score_window(_window(5, motion=0.02, nonrigid=0.02), 0.5)
+    assert result.live is None
+    assert result.reasons == ("too-few-frames",)
+
+
+def test_perfectly_still_face_is_not_live() -> None:
+    """No motion at all (a photo held perfectly steady) is no evidence of life: not live."""
+    result = score_window(_window(12, motion=0.0002, nonrigid=0.0003), 0.5)
+    assert result.live is False
+    assert result.score == 0.0
+    assert "no-motion" in result.reasons
+
+
+def test_rigid_planar_motion_is_not_live() -> None:
+    """A face that moves only as one plane (residual small against its motion) is not live."""
+    result = score_window(_window(12, motion=0.05, nonrigid=0.004), 0.5)
+    assert result.live is False
+    assert "planar-motion" in result.reasons
+
+
+def test_nonrigid_motion_is_live() -> None:
+    """Residual motion well above noise and above the rigid part's share is evidence of life."""
+    result = score_window(_window(12, motion=0.02, nonrigid=0.02), 0.5)
+    assert result.live is True
+    assert result.score == pytest.approx(1.0)
+    assert "nonrigid-motion" in result.reasons
+
+
+def test_blink_or_speech_next_to_eyes_and_mouth_is_live() -> None:
+    """Residual concentrated at the eyes/mouth (local excess) counts even when small overall."""
+    result = score_window(_window(12, motion=0.02, nonrigid=0.002, local_excess=0.004), 0.5)
+    assert result.live is True
+
+
+def test_unreliable_motion_is_not_live() -> None:
+    """Too few frames with trustworthy flow (a waved, blurred photo) gives no evidence: not live."""
+    evidence = [
+        FrameEvidence(i / FPS, measured=i < 3, motion=0.02, nonrigid=0.05) for i in range(12)
+    ]
+    result = score_window(evidence, 0.5)
+    assert result.live is False
+    assert "unreliable-motion" in result.reasons
+
+
+def _grid_spectrum(rng: np.random.Generator, period_px: float | None) -> np.ndarray:
+    n = 64
+    img = rng.normal(0, 10, (n, n))
+    if period_px is not None:
+        x = np.arange(n)
+        img += 25 * np.sin(2 * np.pi * x / period_px)[None, :]
+    img *= np.outer(np.hanning(n), np.hanning(n))
+    return (np.abs(np.fft.fft2(img)) ** 2).astype(np.float32)
+
+
+def test_moire_peak_separates_a_pixel_grid_from_texture() -> None:
+    """A periodic grid (screen) peaks far above the radial level; random texture does not."""
+    rng = np.random.default_rng(0)
+    grid = moire_peak([_grid_spectrum(rng, 2.5) for _ in range(8)])
+    texture = moire_peak([_grid_spectrum(rng, None) for _ in range(8)])
+    assert texture < ScoringParams().moire_peak < grid
+
+
+def test_screen_pattern_vetoes_motion() -> None:
+    """Moire on the face cuts a lively score below the threshold."""
+    rng = np.random.default_rng(1)
+    evidence = [
+        FrameEvidence(i / FPS, i > 0, 0.02, 0.02, spectrum=_grid_spectrum(rng, 2.5))
+        for i in range(12)
+    ]
+    result = score_window(evidence, 0.5)
+    assert result.live is False
+    assert "screen-pattern" in result.reasons
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.floats(0, 0.2), st.floats(0, 0.2), st.floats(-0.05, 0.05)),
+        min_size=0,
+        max_size=20,
+    ),
+    st.floats(0, 1),
+)
+def test_score_is_bounded(frames: list[tuple[bool, float, float, float]], threshold: float) -> None:
+    """Any evidence gives a score in [0, 1] and live is consistent with the threshold."""
+    evidence = [
+        FrameEvidence(i / FPS, m, mo, nr, local_excess=le)
+        for i, (m, mo, nr, le) in enumerate(frames)
+    ]
+    result = score_window(evidence, threshold)
+    assert 0.0 <= result.score <= 1.0
+    assert result.frames == len(evidence)
+    if result.live is not None:
+        assert result.live == (result.score >= threshold)
+
+
+def test_iso_metrics_on_known_presentations() -> None:
+    """APCER per species counts accepted attacks, BPCER rejected bona fides; None = rejected."""
+    items = [
+        Presentation("bona_fide", 0.9),
+        Presentation("bona_fide", 0.7),
+        Presentation("bona_fide", 0.2),
+        Presentation("bona_fide", None),
+        Presentation("print", 0.0),
+        Presentation("print", 0.6),
+        Presentation("replay", 0.1),
+        Presentation("replay", None),
+    ]
+    assert bpcer(items, 0.5) == pytest.approx(0.5)
+    assert apcer_by_species(items, 0.5) == {"print": 0.5, "replay": 0.0}
+    _, apcers, bpcers = det_curve(items)
+    assert bpcers == sorted(bpcers)
+    assert apcers == sorted(apcers, reverse=True)
+    assert threshold_for_bpcer(items, 0.25) <= 0.7
