@@ -1,0 +1,356 @@
+"""``edge-gate run``: compose the parts, run the threads, tell systemd the truth, stop cleanly.
+
+Start-up order (READY only at the end): audit trail (so failures can be recorded) → models
+verified and loaded → gallery decrypted and verified → relay handshake → capture, relay worker,
+pipeline threads → ``READY=1``. The main thread then handles signals (SIGTERM/SIGINT: stop,
+a second one: stop now; SIGHUP: reload the gallery) and pings the watchdog only while the
+pipeline heartbeat is fresh. Shutdown stops the pipeline first (no new decisions), then the
+relay worker (a queued unlock is dropped, the relay relocks by itself), capture, and finally
+the audit trail after a bounded flush.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TypeVar
+
+from edge_gate.audit.trail import AuditTrail
+from edge_gate.capture.frame import Frame
+from edge_gate.capture.latest import LatestFrame
+from edge_gate.capture.thread import CaptureThread, LostEvent, RestoredEvent
+from edge_gate.config import EdgeGateConfig
+from edge_gate.decision.policy import Decision, DecisionPolicy, PolicyParams, Verdict
+from edge_gate.decision.quality_gate import DOOR_GATE
+from edge_gate.door.client import RelayClient, UnlockOutcome
+from edge_gate.door.counter import CounterStore
+from edge_gate.door.keys import load_relay_key
+from edge_gate.door.transport import SerialChannel
+from edge_gate.door.worker import RelayWorker, UnlockCommand
+from edge_gate.errors import EdgeGateError, RelayError
+from edge_gate.liveness.estimator import LivenessEstimator
+from edge_gate.service.components import GalleryMatcher, load_gallery
+from edge_gate.service.frame_processor import FrameProcessor, FrameResult
+from edge_gate.service.notify import Notifier, watchdog_interval_s
+from edge_gate.service.pipeline_thread import Heartbeat, PipelineThread
+from edge_gate.service.snapshots import SnapshotWriter
+from edge_gate.tracking.tracker import Tracker
+from edge_gate.vision.pipeline import FacePipeline
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+
+
+@dataclass
+class _Pending:
+    decision: Decision
+    queued_s: float
+
+
+class Daemon:
+    """One door: camera → decisions → relay + audit."""
+
+    def __init__(self, cfg: EdgeGateConfig, *, notifier: Notifier | None = None) -> None:
+        self.cfg = cfg
+        self.notifier = notifier or Notifier.from_env()
+        self.stop_event = threading.Event()
+        self._reload = threading.Event()
+        self._signals = 0
+        self._pending: dict[str, _Pending] = {}
+        self._pending_lock = threading.Lock()
+        self._decision_seq = 0
+        self.audit: AuditTrail | None = None
+        self.capture: CaptureThread | None = None
+        self.relay: RelayWorker | None = None
+        self.pipeline: PipelineThread | None = None
+        self.matcher: GalleryMatcher | None = None
+        self.embedder_id = ""
+        self.embedding_size = 0
+        self.started_s = time.monotonic()
+        self.ready_s: float | None = None
+        self.snapshots = (
+            SnapshotWriter(cfg.service.snapshot_dir) if cfg.service.snapshot_dir else None
+        )
+
+    # -- start-up -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bring every part up; raise EdgeGateError (door locked, nothing started) on failure."""
+        cfg = self.cfg
+        door = cfg.policy.door_id
+        self.notifier.status("starting: audit trail")
+        self.audit = AuditTrail.from_config(cfg.mqtt)
+        self.audit.start()
+        try:
+            self._start_parts()
+        except EdgeGateError as e:
+            self.audit.emit("service.stopping", door=door, reason="startup_failed", detail=str(e))
+            self.audit.flush(timeout_s=2.0)
+            self.audit.stop(timeout_s=2.0)
+            raise
+        self.ready_s = time.monotonic()
+        startup_ms = (self.ready_s - self.started_s) * 1000.0
+        self.audit.emit("service.started", door=door, latency_ms=round(startup_ms))
+        people = self.matcher.people if self.matcher else 0
+        self.notifier.ready(status=f"ready: {people} people enrolled, embedder {self.embedder_id}")
+        log.info(
+            "service.ready",
+            extra={"EG_DOOR": door, "EG_LATENCY_MS": round(startup_ms), "EG_PEOPLE": people},
+        )
+
+    def _start_parts(self) -> None:
+        cfg = self.cfg
+        self.notifier.status("starting: verifying and loading models")
+        pipe = FacePipeline.from_config(cfg.vision)
+        self.embedder_id, self.embedding_size = pipe.embedder_id, pipe.embedding_size
+        self.notifier.status("starting: decrypting gallery")
+        self.matcher = load_gallery(cfg, self.embedder_id, self.embedding_size)
+        self.notifier.status("starting: relay handshake")
+        client = RelayClient(
+            SerialChannel(cfg.relay.port, cfg.relay.baudrate),
+            load_relay_key(cfg.relay.key_file),
+            CounterStore(cfg.relay.counter_file),
+            timeout_s=cfg.relay.timeout_s,
+        )
+        hello = client.handshake()
+        if not hello.ok:
+            raise RelayError(f"relay handshake on {cfg.relay.port} failed: {hello.reason}")
+        self.relay = RelayWorker(client, on_result=self._on_relay_result, stop=self.stop_event)
+        slot: LatestFrame[Frame] = LatestFrame()
+        self.capture = CaptureThread.from_config(
+            cfg.camera,
+            slot,
+            on_lost=self._on_camera_lost,
+            on_restored=self._on_camera_restored,
+            stop_event=self.stop_event,
+        )
+        p = cfg.policy
+        policy = DecisionPolicy(
+            PolicyParams(
+                threshold=cfg.gallery.threshold,
+                margin=cfg.gallery.margin,
+                k_frames=p.k_frames,
+                n_frames=p.n_frames,
+                window_s=p.window_s,
+                cooldown_s=p.cooldown_s,
+                require_live=cfg.liveness.enabled,
+                liveness_timeout_s=p.liveness_timeout_s,
+            )
+        )
+        liveness = LivenessEstimator.from_config(cfg.liveness) if cfg.liveness.enabled else None
+        processor = FrameProcessor(
+            pipe, Tracker(), liveness, self.matcher, policy, DOOR_GATE, p.max_faces
+        )
+        self.pipeline = PipelineThread(
+            slot,
+            processor,
+            on_decision=self._on_decision,
+            on_error=self._on_pipeline_error,
+            stop=self.stop_event,
+            max_fps=p.max_fps,
+            heartbeat=Heartbeat(),
+        )
+        self.relay.start()
+        self.capture.start()
+        self.pipeline.start()
+
+    @staticmethod
+    def _require(part: T | None) -> T:
+        if part is None:
+            raise RuntimeError("daemon not started")
+        return part
+
+    # -- decisions ------------------------------------------------------------------------
+
+    def _emit(self, event_type: str, **fields: object) -> None:
+        if self.audit is not None:
+            self.audit.emit(event_type, door=self.cfg.policy.door_id, **fields)  # type: ignore[arg-type]
+
+    def _on_decision(self, d: Decision, frame: Frame, result: FrameResult) -> None:
+        if self.snapshots is not None:
+            self.snapshots.write(frame, result, d)
+        if d.verdict is Verdict.DENY:
+            event = "liveness.failed" if d.reason == "not_live" else "access.denied"
+            self._emit(
+                event,
+                reason=d.reason,
+                score=d.score,
+                liveness=d.liveness_score,
+                frames=d.frames,
+                latency_ms=round(d.latency_s * 1000),
+            )
+            log.info("access.denied", extra={"EG_REASON": d.reason, "EG_SCORE": round(d.score, 3)})
+            return
+        relay = self._require(self.relay)
+        self._decision_seq += 1
+        tag = f"d{self._decision_seq}"
+        with self._pending_lock:
+            self._pending[tag] = _Pending(d, time.monotonic())
+        cmd = UnlockCommand(
+            self.cfg.relay.pulse_ms, time.monotonic() + self.cfg.policy.unlock_expiry_s, tag
+        )
+        if not relay.submit(cmd):
+            with self._pending_lock:
+                self._pending.pop(tag, None)
+            self._emit("access.denied", subject=d.user_id, reason="relay_busy", score=d.score)
+
+    def _on_relay_result(self, cmd: UnlockCommand, outcome: UnlockOutcome) -> None:
+        with self._pending_lock:
+            pending = self._pending.pop(cmd.tag, None)
+        if pending is None:
+            return
+        d = pending.decision
+        latency_ms = round((time.monotonic() - d.first_seen_s) * 1000)
+        if outcome.ok:
+            self._emit(
+                "access.granted",
+                subject=d.user_id,
+                reason="match",
+                score=d.score,
+                margin=d.margin,
+                liveness=d.liveness_score,
+                frames=d.frames,
+                latency_ms=latency_ms,
+            )
+            log.info(
+                "access.granted",
+                extra={"EG_USER": d.user_id, "EG_LATENCY_MS": latency_ms, "EG_SCORE": d.score},
+            )
+            return
+        reason = (
+            "relay_unavailable"
+            if outcome.reason in {"relay_unavailable", "timeout", "stopping"}
+            else f"relay_{outcome.reason}"
+        )
+        self._emit("relay.error", reason=outcome.reason, latency_ms=round(outcome.latency_ms))
+        self._emit("access.denied", subject=d.user_id, reason=reason, score=d.score)
+        log.warning("access.denied", extra={"EG_REASON": reason, "EG_RELAY": outcome.reason})
+
+    def _on_pipeline_error(self, e: Exception) -> None:
+        self._emit("access.denied", reason="error", detail=type(e).__name__)
+
+    def _on_camera_lost(self, ev: LostEvent) -> None:
+        self._emit("camera.lost", reason=ev.failure.value, detail=ev.detail)
+        self.notifier.status(f"camera lost: {ev.failure.value}")
+
+    def _on_camera_restored(self, ev: RestoredEvent) -> None:
+        self._emit("camera.restored", latency_ms=round(ev.outage_s * 1000))
+        self.notifier.status("camera streaming")
+
+    # -- main loop ------------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_stop_signal)
+        signal.signal(signal.SIGINT, self._on_stop_signal)
+        signal.signal(signal.SIGHUP, self._on_hup)
+
+    def _on_stop_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            log.warning("service.forced_stop")
+            raise SystemExit(EXIT_FAILURE)  # second signal: stop now; the relay relocks itself
+        self.stop_event.set()
+
+    def _on_hup(self, signum: int, _frame: FrameType | None) -> None:
+        self._reload.set()
+
+    def run_until_stopped(self, run_for_s: float | None = None) -> int:
+        """Main-thread loop: watchdog, status, reloads; returns the exit code."""
+        pipeline = self._require(self.pipeline)
+        interval = watchdog_interval_s() or 1.0
+        tick_s = min(0.5, interval / 2)
+        deadline = time.monotonic() + run_for_s if run_for_s else None
+        next_status_s = 0.0
+        while not self.stop_event.wait(tick_s):
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                break
+            if self._reload.is_set():
+                self._reload.clear()
+                self.reload_gallery()
+            fresh = pipeline.heartbeat.age_s() < self.cfg.service.heartbeat_timeout_s
+            if fresh and pipeline.alive:
+                self.notifier.watchdog()
+            elif now >= next_status_s:
+                log.error("service.pipeline_stalled")
+                self.notifier.status("pipeline stalled: watchdog pings withheld")
+            if fresh and now >= next_status_s:
+                self.notifier.status(self.status_line())
+            if now >= next_status_s:
+                next_status_s = now + 5.0
+        return self.stop()
+
+    def status_line(self) -> str:
+        st = self._require(self.pipeline).stats
+        cam = self.capture.status().state.value if self.capture else "?"
+        return (
+            f"camera {cam}; {st.frames} frames, {st.errors} errors, "
+            f"last {st.last_process_ms:.0f} ms"
+        )
+
+    def reload_gallery(self) -> None:
+        """SIGHUP: decrypt and verify the gallery again; keep the old one if that fails."""
+        pipeline = self._require(self.pipeline)
+        self.notifier.reloading()
+        try:
+            matcher = load_gallery(self.cfg, self.embedder_id, self.embedding_size)
+        except EdgeGateError as e:
+            log.error("gallery.reload_failed", extra={"EG_REASON": str(e)})
+            self._emit("service.degraded", reason="gallery_reload_failed", detail=str(e))
+        else:
+            self.matcher = matcher
+            pipeline.replace_matcher(matcher)
+            log.info("gallery.reloaded", extra={"EG_PEOPLE": matcher.people})
+        self.notifier.ready()
+
+    def stop(self) -> int:
+        """Stop every thread within the deadline; the door stays locked."""
+        deadline_s = self.cfg.service.shutdown_timeout_s
+        self.notifier.stopping(status="stopping")
+        self.stop_event.set()
+        self._emit("service.stopping", reason="signal" if self._signals else "requested")
+        ok = True
+        for part in (self.pipeline, self.relay):
+            if part is not None:
+                ok = part.join(timeout_s=deadline_s / 3) and ok
+        if self.capture is not None:
+            ok = self.capture.stop(timeout_s=deadline_s / 3) and ok
+        if self.audit is not None:
+            self.audit.flush(timeout_s=deadline_s / 3)
+            self.audit.stop(timeout_s=1.0)
+        log.info("service.stopped", extra={"EG_CLEAN": ok})
+        return EXIT_OK if ok else EXIT_FAILURE
+
+
+def run_daemon(
+    cfg: EdgeGateConfig,
+    *,
+    run_for_s: float | None = None,
+    on_ready: Callable[[Daemon], None] | None = None,
+    snapshot_dir: Path | None = None,
+) -> int:
+    """Start, serve until a signal (or ``run_for_s``), stop; return the process exit code."""
+    daemon = Daemon(cfg)
+    if snapshot_dir is not None:
+        daemon.snapshots = SnapshotWriter(snapshot_dir)
+    daemon.install_signal_handlers()
+    try:
+        daemon.start()
+    except EdgeGateError as e:
+        log.error("service.start_failed", extra={"EG_REASON": str(e)})
+        daemon.notifier.stopping(status=f"start failed: {e}")
+        daemon.stop()
+        raise
+    if on_ready is not None:
+        on_ready(daemon)
+    return daemon.run_until_stopped(run_for_s)

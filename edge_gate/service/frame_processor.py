@@ -1,0 +1,166 @@
+"""One frame through the decision path: detect → gate → embed → track → liveness → match → policy.
+
+The processor owns no threads and no clocks: the pipeline thread calls :meth:`process` with a
+frame and its monotonic timestamp. Its collaborators are passed in (protocols below), so the
+whole decision path runs in tests with the real models or with fakes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from edge_gate.decision.policy import Decision, DecisionPolicy, Observation
+from edge_gate.decision.quality_gate import QualityGate
+from edge_gate.vision.types import Detection, Face
+
+log = logging.getLogger(__name__)
+
+Image = npt.NDArray[np.uint8]
+Vector = npt.NDArray[np.float32]
+
+
+class FaceAnalyzer(Protocol):
+    def analyze(self, image_bgr: Image, embed: bool = True) -> list[Face]: ...
+
+    def embed(self, image_bgr: Image, detection: Detection) -> Vector: ...
+
+
+class TrackLike(Protocol):
+    @property
+    def track_id(self) -> int: ...
+
+    @property
+    def detection(self) -> Detection: ...
+
+    @property
+    def last_seen_s(self) -> float: ...
+
+
+class FaceTracker(Protocol):
+    def update(self, detections: list[Detection], now_s: float) -> Sequence[TrackLike]: ...
+
+
+class LivenessVerdict(Protocol):
+    @property
+    def live(self) -> bool | None: ...
+
+    @property
+    def score(self) -> float: ...
+
+
+class LivenessChecker(Protocol):
+    def update(
+        self, track_id: int, frame_bgr: Image, detection: Detection, now_s: float
+    ) -> None: ...
+
+    def verdict(self, track_id: int) -> LivenessVerdict: ...
+
+
+class MatchLike(Protocol):
+    @property
+    def user_id(self) -> str | None: ...
+
+    @property
+    def best_user_id(self) -> str | None: ...
+
+    @property
+    def score(self) -> float: ...
+
+    @property
+    def margin(self) -> float: ...
+
+
+class Matcher(Protocol):
+    def match(self, embedding: Vector) -> MatchLike: ...
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """What one frame produced: decisions, and per-face details for snapshots and stats."""
+
+    faces: int
+    decisions: tuple[Decision, ...]
+    annotations: tuple[tuple[Face, int, str], ...]  # face, track id, short label
+
+
+class FrameProcessor:
+    """Stateful per-door decision path; call from one thread only."""
+
+    def __init__(
+        self,
+        analyzer: FaceAnalyzer,
+        tracker: FaceTracker,
+        liveness: LivenessChecker | None,
+        matcher: Matcher,
+        policy: DecisionPolicy,
+        gate: QualityGate,
+        max_faces: int,
+    ) -> None:
+        self._analyzer = analyzer
+        self._tracker = tracker
+        self._liveness = liveness
+        self._matcher = matcher
+        self._policy = policy
+        self._gate = gate
+        self._max_faces = max_faces
+
+    def set_matcher(self, matcher: Matcher) -> None:
+        """Swap the gallery (SIGHUP reload); open tracks are forgotten so no stale match counts."""
+        self._matcher = matcher
+        self._policy.reset()
+
+    def process(self, image_bgr: Image, now_s: float) -> FrameResult:
+        faces = self._analyzer.analyze(image_bgr, embed=False)[: self._max_faces]
+        tracks = self._tracker.update([f.detection for f in faces], now_s)
+        by_box = {_key(f.detection): f for f in faces}
+        decisions: list[Decision] = []
+        notes: list[tuple[Face, int, str]] = []
+        for track in tracks:
+            if track.last_seen_s != now_s:
+                continue  # a track kept alive across a gap, not seen in this frame
+            face = by_box.get(_key(track.detection))
+            if face is None:
+                continue
+            decision, label = self._observe(image_bgr, face, track.track_id, now_s)
+            notes.append((face, track.track_id, label))
+            if decision is not None:
+                decisions.append(decision)
+        return FrameResult(len(faces), tuple(decisions), tuple(notes))
+
+    def _observe(
+        self, image_bgr: Image, face: Face, track_id: int, now_s: float
+    ) -> tuple[Decision | None, str]:
+        live: bool | None = True
+        live_score = 1.0
+        if self._liveness is not None:
+            self._liveness.update(track_id, image_bgr, face.detection, now_s)
+            verdict = self._liveness.verdict(track_id)
+            live, live_score = verdict.live, verdict.score
+        quality_ok = self._gate.passes(face.quality)
+        user_id: str | None = None
+        score = margin = -1.0
+        if quality_ok:
+            result = self._matcher.match(self._analyzer.embed(image_bgr, face.detection))
+            user_id, score, margin = result.best_user_id, result.score, result.margin
+        obs = Observation(
+            track_id=track_id,
+            now_s=now_s,
+            quality_ok=quality_ok,
+            user_id=user_id,
+            score=score,
+            margin=margin,
+            live=live,
+            liveness_score=live_score,
+        )
+        label = f"#{track_id} q={'ok' if quality_ok else 'low'} s={score:.2f} live={live_score:.2f}"
+        return self._policy.observe(obs), label
+
+
+def _key(d: Detection) -> tuple[float, float, float, float]:
+    return (d.box.x1, d.box.y1, d.box.x2, d.box.y2)

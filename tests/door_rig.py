@@ -1,0 +1,303 @@
+"""A whole door on one machine, from real parts: for the end-to-end tests and ``make demo``.
+
+    RTSP server (GStreamer, auth) ──▶ edge-gate run ──▶ pty pair (socat) ──▶ edge-gate relay-sim
+                                           └──▶ mosquitto (mTLS) ──▶ desk subscriber (verifies sigs)
+
+Every part is a real process; the rig only wires them and collects what a desk and a relay
+would see. Nothing is faked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+from edge_gate.audit.localbroker import DeskSubscriber, MosquittoBroker, gateway_config
+from tests.rtsp_server import RtspTestServer
+
+REPO = Path(__file__).resolve().parent.parent
+EDGE_GATE = str(Path(sys.executable).parent / "edge-gate")
+
+
+def extract_frames(clip: Path, out_dir: Path, times_s: list[float]) -> list[Path]:
+    """PNG frames of ``clip`` at the given times (for enrollment)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cap = cv2.VideoCapture(str(clip))
+    paths = []
+    try:
+        for i, t in enumerate(times_s):
+            cap.set(cv2.CAP_PROP_POS_MSEC, t * 1000.0)
+            ok, frame = cap.read()
+            if not ok:
+                continue
+            p = out_dir / f"frame-{i:02d}.png"
+            cv2.imwrite(str(p), frame)
+            paths.append(p)
+    finally:
+        cap.release()
+    return paths
+
+
+class PtyPair:
+    """``socat`` linking two ptys; stop() is a relay unplugged, start() plugs it back."""
+
+    def __init__(self, gateway_end: Path, relay_end: Path) -> None:
+        self.gateway_end, self.relay_end = gateway_end, relay_end
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        socat = shutil.which("socat") or "/usr/bin/socat"
+        self.proc = subprocess.Popen(
+            [
+                socat,
+                f"pty,raw,echo=0,link={self.gateway_end}",
+                f"pty,raw,echo=0,link={self.relay_end}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 5
+        while not (self.gateway_end.exists() and self.relay_end.exists()):
+            if time.monotonic() > deadline:
+                raise RuntimeError("socat did not create its ptys")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(5)
+            self.proc = None
+
+
+@dataclass
+class RelaySim:
+    """``edge-gate relay-sim --json`` on the relay end; its JSON lines collected on a thread."""
+
+    port: Path
+    key_file: Path
+    state_file: Path
+    events: list[dict[str, Any]] = field(default_factory=list)
+    proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                EDGE_GATE,
+                "relay-sim",
+                "--port",
+                str(self.port),
+                "--key-file",
+                str(self.key_file),
+                "--state-file",
+                str(self.state_file),
+                "--json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
+        deadline = time.monotonic() + 10
+        while not self.events and time.monotonic() < deadline:
+            time.sleep(0.05)  # the simulator prints a first line once it listens
+
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            with contextlib.suppress(json.JSONDecodeError):
+                self.events.append(json.loads(line))
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in list(self.events) if e.get("event") == kind]
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(5)
+            self.proc = None
+
+
+@dataclass
+class DoorRig:
+    """Owns the site directory (from ``edge-gate init``) and every peer process."""
+
+    workdir: Path
+    clip: Path
+    broker: MosquittoBroker
+    camera_password: str = "door-cam-Pa55"
+    site: Path = field(init=False)
+    config: Path = field(init=False)
+    pty: PtyPair = field(init=False)
+    relay: RelaySim = field(init=False)
+    rtsp: RtspTestServer | None = field(default=None, init=False)
+    daemon: subprocess.Popen[str] | None = field(default=None, init=False)
+    daemon_log: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.site = self.workdir / "site"
+        self.config = self.site / "edge-gate.toml"
+        self.daemon_log = self.workdir / "daemon.log"
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def init_site(self, extra_toml: str = "") -> None:
+        cli(["init", str(self.site)])
+        self.pty = PtyPair(self.workdir / "relay-gw", self.workdir / "relay-dev")
+        self.relay = RelaySim(
+            self.workdir / "relay-dev", self.site / "relay.key", self.workdir / "relay-sim.state"
+        )
+        self.rtsp = RtspTestServer(
+            self.clip, self.workdir / "rtsp", password=self.camera_password, width=640, height=480
+        )
+        self.rtsp.start()
+        mqtt = gateway_config(self.broker, self.workdir / "mqtt")
+        self.write_config(mqtt_toml(mqtt, self.site) + extra_toml)
+
+    def write_config(self, extra_toml: str) -> None:
+        """Append sections to the config ``edge-gate init`` wrote (replacing same-named ones)."""
+        base = (
+            (self.site / "edge-gate.toml.init").read_text()
+            if (self.site / "edge-gate.toml.init").exists()
+            else self.config.read_text()
+        )
+        (self.site / "edge-gate.toml.init").write_text(base)
+        merged = merge_toml(base, extra_toml)
+        rtsp = self.rtsp
+        assert rtsp is not None
+        merged = merge_toml(
+            merged,
+            f"""
+[camera]
+url = "{rtsp.url}"
+username_file = "{rtsp.username_file}"
+password_file = "{rtsp.password_file}"
+width = 640
+height = 480
+fps = 15
+
+[relay]
+port = "{self.pty.gateway_end}"
+""",
+        )
+        self.config.write_text(merged)
+
+    def enroll(self, name: str, images: list[Path]) -> str:
+        out = cli(
+            ["enroll", "--config", str(self.config), "--name", name, "--json"]
+            + [str(p) for p in images]
+        )
+        user_id = None
+        for line in out.splitlines():
+            with contextlib.suppress(json.JSONDecodeError):
+                obj = json.loads(line)
+                user_id = obj.get("user_id") or user_id
+        assert user_id, out
+        return str(user_id)
+
+    def start_relay(self) -> None:
+        self.pty.start()
+        self.relay.start()
+
+    def stop_relay(self) -> None:
+        self.relay.stop()
+        self.pty.stop()
+
+    # -- the daemon -----------------------------------------------------------------------
+
+    def start_daemon(self, *, extra_args: list[str] | None = None) -> subprocess.Popen[str]:
+        env = dict(os.environ)
+        env.pop("NOTIFY_SOCKET", None)
+        log = open(self.daemon_log, "a")  # noqa: SIM115 - owned by the process lifetime
+        self.daemon = subprocess.Popen(
+            [EDGE_GATE, "run", "--config", str(self.config), *(extra_args or [])],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        return self.daemon
+
+    def stop_daemon(self, sig: int = signal.SIGTERM, timeout_s: float = 15.0) -> int:
+        assert self.daemon is not None
+        self.daemon.send_signal(sig)
+        code = self.daemon.wait(timeout_s)
+        self.daemon = None
+        return code
+
+    def close(self) -> None:
+        if self.daemon is not None:
+            self.daemon.kill()
+            self.daemon.wait(5)
+        with contextlib.suppress(Exception):
+            self.stop_relay()
+        if self.rtsp is not None:
+            self.rtsp.stop()
+
+
+def cli(args: list[str], check: bool = True) -> str:
+    proc = subprocess.run([EDGE_GATE, *args], capture_output=True, text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise RuntimeError(
+            f"edge-gate {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
+    return proc.stdout
+
+
+def mqtt_toml(mqtt: Any, site: Path) -> str:
+    lines = ["", "[mqtt]"]
+    for key in ("host", "port", "ca_file", "cert_file", "key_file", "topic_prefix", "gateway_id"):
+        value = getattr(mqtt, key)
+        if value is None:
+            continue
+        lines.append(f"{key} = {json.dumps(value if isinstance(value, int) else str(value))}")
+    lines.append(f'outbox_file = "{site / "outbox.db"}"')
+    lines.append(f'signing_key_file = "{site / "audit.key"}"')
+    return "\n".join(lines) + "\n"
+
+
+def merge_toml(base: str, extra: str) -> str:
+    """Overlay ``extra``'s keys onto ``base`` table by table (flat tables only)."""
+
+    def parse(text: str) -> dict[str, dict[str, str]]:
+        tables: dict[str, dict[str, str]] = {}
+        current = ""
+        for raw in text.splitlines():
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            if line.startswith("[") and line.endswith("]"):
+                current = line[1:-1].strip()
+                tables.setdefault(current, {})
+                continue
+            key, _, value = line.partition("=")
+            tables.setdefault(current, {})[key.strip()] = value.strip()
+        return tables
+
+    merged = parse(base)
+    for table, kv in parse(extra).items():
+        merged.setdefault(table, {}).update(kv)
+    out = []
+    for table, kv in merged.items():
+        if table:
+            out.append(f"\n[{table}]")
+        out.extend(f"{k} = {v}" for k, v in kv.items())
+    return "\n".join(out).strip() + "\n"
+
+
+@contextlib.contextmanager
+def desk(broker: MosquittoBroker) -> Iterator[DeskSubscriber]:
+    with DeskSubscriber(broker, "edge-gate/#") as sub:
+        yield sub
