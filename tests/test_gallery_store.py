@@ -150,6 +150,23 @@ def test_single_record_rollback_detected(store: GalleryStore) -> None:
         store.load()
 
 
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "drop_table"])
+def test_damaged_database_file_fails_closed(store: GalleryStore, damage: str) -> None:
+    """A replaced, truncated, emptied or restructured database file is an integrity failure."""
+    store.enroll("A", "m", _vecs(1))
+    raw = store.db_path.read_bytes()
+    if damage == "garbage":
+        store.db_path.write_bytes(os.urandom(len(raw)))
+    elif damage == "truncated":
+        store.db_path.write_bytes(raw[: len(raw) // 2])
+    elif damage == "empty":
+        store.db_path.write_bytes(b"")
+    else:
+        _sql(store, "DROP TABLE records")
+    with pytest.raises(GalleryTamperedError):
+        store.load()
+
+
 def test_deleted_record_detected(store: GalleryStore) -> None:
     """Deleting a row behind the store's back is detected."""
     a = store.enroll("A", "m", _vecs(1))

@@ -64,6 +64,16 @@ def default_generation_path(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".gen")
 
 
+def _db_error(path: Path, e: sqlite3.Error) -> GalleryError:
+    """Busy/locked/unopenable is an operational problem; anything else means a damaged file."""
+    text = str(e).lower()
+    if isinstance(e, sqlite3.OperationalError) and any(
+        w in text for w in ("locked", "busy", "unable to open", "readonly", "disk i/o")
+    ):
+        return GalleryError(f"{path}: gallery database unavailable: {e}")
+    return GalleryTamperedError(f"{path}: the gallery database is damaged: {e}")
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     """Read-write connection to an existing database (rw, so a hot journal can be rolled back)."""
     if not path.is_file():
@@ -77,7 +87,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA secure_delete=ON")
         conn.execute("PRAGMA synchronous=FULL")
     except sqlite3.Error as e:
-        raise GalleryError(f"{path}: cannot open the gallery database: {e}") from e
+        raise _db_error(path, e) from e
     return conn
 
 
@@ -85,8 +95,8 @@ def _read_snapshot(conn: sqlite3.Connection, path: Path) -> tuple[bytes, bytes, 
     try:
         meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
         rows: Rows = conn.execute("SELECT id, key_id, blob FROM records ORDER BY id").fetchall()
-    except sqlite3.DatabaseError as e:
-        raise GalleryTamperedError(f"{path}: the gallery database is damaged: {e}") from e
+    except sqlite3.Error as e:
+        raise _db_error(path, e) from e
     schema = meta.get("schema")
     if schema is None or str(schema) != str(SCHEMA_VERSION):
         raise GalleryTamperedError(f"{path}: unknown gallery schema {schema!r}")
@@ -180,6 +190,8 @@ class GalleryStore:
             conn.execute("BEGIN")
             manifest, mac, rows = _read_snapshot(conn, self.db_path)
             conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            raise _db_error(self.db_path, e) from e
         finally:
             conn.close()
         gallery, _ = verify_snapshot(self.db_path, manifest, mac, rows, self.keyring, mark)
