@@ -72,7 +72,7 @@ def test_iso_requirement_apcer_2pct_per_type_at_bpcer_5pct(report: Report) -> No
 
 
 def test_cli_generate_then_liveness_json_then_eval(tmp_path: Path, testdata: Path) -> None:
-    """`attacks generate` writes clips; `liveness --json` gives one line per clip; eval reads them."""
+    """`attacks generate` writes clips, `liveness --json` one line per clip, eval reads them."""
     runner = CliRunner()
     env = {"EDGE_GATE_CONFIG": str(tmp_path / "absent.toml"), "EDGE_GATE_CACHE": str(testdata)}
     out_dir = tmp_path / "set"
@@ -112,7 +112,7 @@ def test_liveness_refuses_an_unreadable_clip(tmp_path: Path) -> None:
 
 
 def test_liveness_update_cost(testdata: Path) -> None:
-    """Liveness adds <= 3 ms per frame (benchmark figure); asserted loosely on a shared 2-core box."""
+    """Liveness adds <= 3 ms per frame (benchmark); asserted loosely on a shared 2-core box."""
     figures = bench_liveness(testdata, n_frames=45)
     assert figures["liveness_frames"] >= 40
     assert figures["liveness_update_ms_median"] <= 10.0

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from edge_gate.liveness import render
 from edge_gate.liveness.render import U8, Pose
@@ -241,13 +242,14 @@ def _screen_texture(
     mask[2] *= display["matrix"]
     big *= np.tile(mask, (sh, screen_w_px, 1))
     if psf_tex_px > 0.3:
-        big = cv2.GaussianBlur(big, (0, 0), psf_tex_px)
-    tex = np.clip(big, 0, 255).astype(np.uint8)
+        big = np.asarray(cv2.GaussianBlur(big, (0, 0), psf_tex_px), dtype=np.float32)
+    tex = np.asarray(np.clip(big, 0, 255), dtype=np.uint8)
     if bezel_frac > 0:
         b = max(2, round(bezel_frac * tex.shape[1]))
-        tex = cv2.copyMakeBorder(
+        bordered = cv2.copyMakeBorder(
             tex, b, b, b, b, cv2.BORDER_CONSTANT, value=(display["bezel"],) * 3
         )
+        tex = np.asarray(bordered, dtype=np.uint8)
     return tex
 
 
@@ -325,17 +327,21 @@ def bona_fide(mat: Material, index: int, seed: int, n_frames: int) -> Clip:
     cam = render.CameraModel(cam.blur_sigma_px * 0.5, cam.noise_sigma, cam.gain, cam.jpeg_quality)
     frames = []
     for i in range(n_frames):
-        f = video.frames[min(start + i, len(video.frames) - 1)][y0 : y0 + crop_h, x0 : x0 + crop_w]
-        f = cv2.resize(f, (FRAME_W, FRAME_H), interpolation=cv2.INTER_LINEAR)
+        src = video.frames[min(start + i, len(video.frames) - 1)][
+            y0 : y0 + crop_h, x0 : x0 + crop_w
+        ]
+        f = np.asarray(
+            cv2.resize(src, (FRAME_W, FRAME_H), interpolation=cv2.INTER_LINEAR), np.uint8
+        )
         if flip:
             f = np.ascontiguousarray(f[:, ::-1])
         frames.append(render.apply_camera(f, cam, rng))
     return Clip("bona_fide", "video", video.name, tuple(frames))
 
 
-def _video_weights(videos: list[Video]) -> np.ndarray:
+def _video_weights(videos: list[Video]) -> npt.NDArray[np.float64]:
     lengths = np.array([len(v.frames) for v in videos], np.float64)
-    return lengths / lengths.sum()
+    return np.asarray(lengths / lengths.sum(), dtype=np.float64)
 
 
 def generate(

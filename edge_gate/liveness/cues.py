@@ -34,11 +34,9 @@ FB_MAX_PX = 0.6
 MAX_MOTION = 0.15  # face widths over the baseline; faster frames are not measured
 LOCAL_R = 0.15  # points this close (face widths) to an eye or mouth corner are "local"
 SPECTRUM_PX = 64
-LK_PARAMS = {
-    "winSize": (15, 15),
-    "maxLevel": 2,
-    "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03),
-}
+LK_WIN = (15, 15)
+LK_LEVELS = 2
+LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03)
 _HANN = np.outer(np.hanning(SPECTRUM_PX), np.hanning(SPECTRUM_PX)).astype(np.float32)
 
 
@@ -124,11 +122,16 @@ def _track(prev: U8, cur: U8, pts_work: F32) -> F32:
     if len(pts_work) == 0:
         return pts_work.copy()
     p0 = pts_work.reshape(-1, 1, 2)
-    p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev, cur, p0, None, **LK_PARAMS)
-    p0r, st2, _ = cv2.calcOpticalFlowPyrLK(cur, prev, p1, None, **LK_PARAMS)
-    fb = np.linalg.norm((p0 - p0r).reshape(-1, 2), axis=1)
-    ok = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb < FB_MAX_PX)
-    out = p1.reshape(-1, 2).astype(np.float32)
+    p1, st1, _ = cv2.calcOpticalFlowPyrLK(
+        prev, cur, p0, np.empty_like(p0), winSize=LK_WIN, maxLevel=LK_LEVELS, criteria=LK_CRITERIA
+    )
+    p1 = np.asarray(p1, dtype=np.float32)
+    p0r, st2, _ = cv2.calcOpticalFlowPyrLK(
+        cur, prev, p1, np.empty_like(p1), winSize=LK_WIN, maxLevel=LK_LEVELS, criteria=LK_CRITERIA
+    )
+    fb = np.linalg.norm((p0 - np.asarray(p0r, np.float32)).reshape(-1, 2), axis=1)
+    ok = (np.asarray(st1).ravel() == 1) & (np.asarray(st2).ravel() == 1) & (fb < FB_MAX_PX)
+    out = np.array(p1.reshape(-1, 2), dtype=np.float32)
     out[~ok] = np.nan
     return out
 

@@ -87,7 +87,7 @@ def composite(
         mask = cv2.resize(mask, (fw, fh), interpolation=cv2.INTER_AREA)
     a = mask.astype(np.float32)[..., None] / 255.0
     out = background.astype(np.float32) * (1 - a) + warped.astype(np.float32) * a
-    return np.clip(out, 0, 255).astype(np.uint8)
+    return np.asarray(np.clip(out, 0, 255), dtype=np.uint8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +115,7 @@ def apply_camera(frame: U8, cam: CameraModel, rng: np.random.Generator) -> U8:
     blurred = cv2.GaussianBlur(frame, (0, 0), cam.blur_sigma_px) if cam.blur_sigma_px > 0 else frame
     img = blurred.astype(np.float32) * cam.gain
     img += rng.normal(0.0, cam.noise_sigma, img.shape).astype(np.float32)
-    out = np.clip(img, 0, 255).astype(np.uint8)
+    out = np.asarray(np.clip(img, 0, 255), dtype=np.uint8)
     ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, cam.jpeg_quality])
     if not ok:
         return out
@@ -125,9 +125,10 @@ def apply_camera(frame: U8, cam: CameraModel, rng: np.random.Generator) -> U8:
 
 def blurred_background(image: U8, rng: np.random.Generator) -> U8:
     """A scene behind the attacker: random flip, brightness and depth-of-field blur."""
-    img = image[:, ::-1] if rng.random() < 0.5 else image
-    img = cv2.GaussianBlur(np.ascontiguousarray(img), (0, 0), float(rng.uniform(1.5, 6.0)))
-    return np.clip(img.astype(np.float32) * rng.uniform(0.6, 1.1), 0, 255).astype(np.uint8)
+    flipped = image[:, ::-1] if rng.random() < 0.5 else image
+    img = cv2.GaussianBlur(np.ascontiguousarray(flipped), (0, 0), float(rng.uniform(1.5, 6.0)))
+    scaled = np.asarray(img, dtype=np.float32) * rng.uniform(0.6, 1.1)
+    return np.asarray(np.clip(scaled, 0, 255), dtype=np.uint8)
 
 
 def glare(
@@ -137,4 +138,4 @@ def glare(
     h, w = shape
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     d2 = (xx - center_xy[0]) ** 2 + (yy - center_xy[1]) ** 2
-    return (strength * np.exp(-d2 / (2 * radius_px**2))).astype(np.float32)
+    return np.asarray(strength * np.exp(-d2 / (2 * radius_px**2)), dtype=np.float32)

@@ -92,7 +92,8 @@ def backgrounds(cache: Path) -> list[U8]:
         path = cache / "skimage" / name
         if path.exists():
             image = _read_image(path)
-            out.append(cv2.resize(image, (FRAME_W, FRAME_H), interpolation=cv2.INTER_AREA))
+            small = cv2.resize(image, (FRAME_W, FRAME_H), interpolation=cv2.INTER_AREA)
+            out.append(np.asarray(small, dtype=np.uint8))
     if not out:
         raise ImageError(f"{cache}: no background images found; run `make data`")
     return out
