@@ -104,10 +104,10 @@ class TemplateMatrix:
 
     def identity_scores(self, probe: FloatArray) -> FloatArray:
         """Cosine similarity of ``probe`` to each person (max over that person's templates)."""
+        if self.n_people == 0:
+            return np.zeros(0, dtype=np.float32)  # nobody enrolled: nothing to compare
         if probe.shape != (self.dim,):
             raise ValueError(f"probe must have shape ({self.dim},), got {probe.shape}")
-        if self.n_people == 0:
-            return np.zeros(0, dtype=np.float32)
         unit = l2_normalise(probe[None, :])[0]
         per_template: FloatArray = np.empty(self.n_templates, dtype=np.float32)
         # Row blocks small enough that BLAS stays single-threaded: on a 2-4 core gateway that
