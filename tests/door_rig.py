@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -82,6 +83,46 @@ class PtyPair:
             self.proc = None
 
 
+class NotifyListener:
+    """A real ``$NOTIFY_SOCKET``: collects the daemon's sd_notify datagrams (READY, WATCHDOG …)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.messages: list[tuple[float, str]] = []
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(str(path))
+        self._sock.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self._sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.messages.append((time.monotonic(), data.decode(errors="replace")))
+
+    def has(self, line: str) -> bool:
+        return any(line in m.splitlines() for _, m in list(self.messages))
+
+    def wait_for(self, line: str, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.has(line):
+                return True
+            time.sleep(0.02)
+        return False
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self._sock.close()
+
+
 @dataclass
 class RelaySim:
     """``edge-gate relay-sim --json`` on the relay end; its JSON lines collected on a thread."""
@@ -123,10 +164,26 @@ class RelaySim:
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in list(self.events) if e.get("event") == kind]
 
+    def _wait(self, kind: str, count: int, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if len(self.of(kind)) >= count:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def wait_for_unlocked(self, timeout_s: float) -> bool:
+        return self._wait("unlocked", 1, timeout_s)
+
+    def wait_for_locked(self, timeout_s: float) -> bool:
+        return self._wait("locked", len(self.of("unlocked")), timeout_s)
+
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.terminate()
             self.proc.wait(5)
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
             self.proc = None
 
 
@@ -217,17 +274,23 @@ port = "{self.pty.gateway_end}"
 
     # -- the daemon -----------------------------------------------------------------------
 
-    def start_daemon(self, *, extra_args: list[str] | None = None) -> subprocess.Popen[str]:
+    def start_daemon(
+        self, *, extra_args: list[str] | None = None, notify: NotifyListener | None = None
+    ) -> subprocess.Popen[str]:
         env = dict(os.environ)
         env.pop("NOTIFY_SOCKET", None)
-        log = open(self.daemon_log, "a")  # noqa: SIM115 - owned by the process lifetime
-        self.daemon = subprocess.Popen(
-            [EDGE_GATE, "run", "--config", str(self.config), *(extra_args or [])],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-        )
+        if notify is not None:
+            env["NOTIFY_SOCKET"] = str(notify.path)
+            env["WATCHDOG_USEC"] = "2000000"
+            env.pop("WATCHDOG_PID", None)
+        with open(self.daemon_log, "a") as log:  # the child keeps its own copy of the fd
+            self.daemon = subprocess.Popen(
+                [EDGE_GATE, "run", "--config", str(self.config), *(extra_args or [])],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=env,
+            )
         return self.daemon
 
     def stop_daemon(self, sig: int = signal.SIGTERM, timeout_s: float = 15.0) -> int:

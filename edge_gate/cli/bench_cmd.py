@@ -93,7 +93,55 @@ def _evaluate_embedders(ctx: BenchContext) -> list[dict[str, Any]]:
     return out
 
 
+def _pipeline_section(ctx: BenchContext) -> dict[str, Any]:
+    from edge_gate.config import EdgeGateConfig
+    from edge_gate.service.bench import run_pipeline_bench
+
+    return run_pipeline_bench(ctx.cache, EdgeGateConfig(vision=ctx.vision))
+
+
+def _gallery_section(ctx: BenchContext) -> dict[str, Any]:
+    from edge_gate.gallery.bench import run_gallery_bench
+
+    return dict(run_gallery_bench())
+
+
+def _relay_section(ctx: BenchContext) -> dict[str, Any]:
+    from edge_gate.door.bench import bench_relay
+
+    return dict(bench_relay(n=200))
+
+
+def _audit_section(ctx: BenchContext) -> dict[str, Any]:
+    import tempfile
+
+    from edge_gate.audit.bench import bench_local
+
+    with tempfile.TemporaryDirectory(prefix="edge-gate-bench-") as tmp:
+        return dict(bench_local(Path(tmp), events=5000).as_dict())
+
+
+def _capture_section(ctx: BenchContext) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    from edge_gate.capture.bench import bench_capture
+
+    return asdict(bench_capture(ctx.cache / "pyfeat" / "WolfgangLanger_Pexels.mp4", seconds=10))
+
+
+def _liveness_section(ctx: BenchContext) -> dict[str, Any]:
+    from edge_gate.liveness.bench import run_liveness_bench
+
+    return dict(run_liveness_bench(ctx.cache))
+
+
 register_section("vision", _vision_section)
+register_section("pipeline", _pipeline_section)
+register_section("gallery", _gallery_section)
+register_section("relay", _relay_section)
+register_section("audit", _audit_section)
+register_section("capture", _capture_section)
+register_section("liveness", _liveness_section)
 
 
 @click.command("bench")

@@ -10,10 +10,9 @@ import numpy.typing as npt
 
 from edge_gate.config import EdgeGateConfig
 from edge_gate.errors import GalleryError
-from edge_gate.gallery.keyfile import load_keyring
 from edge_gate.gallery.loaded import LoadedGallery
 from edge_gate.gallery.matching import MatchResult, TemplateMatrix, match
-from edge_gate.gallery.store import GalleryStore
+from edge_gate.gallery.store import store_from_config
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +32,7 @@ class GalleryMatcher:
 
 def load_gallery(cfg: EdgeGateConfig, embedder_id: str, embedding_size: int) -> GalleryMatcher:
     """Decrypt and verify the gallery; refuse one made with a different embedder."""
-    store = GalleryStore(cfg.gallery.db_file, None, load_keyring(cfg.gallery.key_file))
+    store = store_from_config(cfg.gallery)
     if not store.exists():
         raise GalleryError(
             f"{cfg.gallery.db_file}: no gallery yet; enroll people with `edge-gate enroll`"

