@@ -71,12 +71,21 @@ def test_undecided_liveness_waits_then_denies_not_live() -> None:
     assert decisions[0].reason == DenyReason.NOT_LIVE
 
 
-def test_not_live_is_sticky_for_the_track() -> None:
-    """Once a track is judged a presentation attack, later 'live' frames do not rescue it."""
+def test_not_live_windows_deny_after_the_liveness_timeout() -> None:
+    """A matching face judged not live is never granted and is denied not_live after the timeout."""
     policy = DecisionPolicy(P)
-    decisions = feed(policy, [obs(0, live=False)] + [obs(i, live=True) for i in range(1, 20)])
-    assert all(d.verdict is Verdict.DENY for d in decisions)
+    decisions = feed(policy, [obs(i, live=False) for i in range(60)])  # 4 s at 15 fps
+    assert [d.verdict for d in decisions] == [Verdict.DENY]
     assert decisions[0].reason == "not_live"
+    assert decisions[0].decided_s - 100.0 >= P.liveness_timeout_s
+
+
+def test_a_still_moment_does_not_lock_out_a_live_person() -> None:
+    """One 'not live' window (the person held still) followed by live frames still grants."""
+    policy = DecisionPolicy(P)
+    frames = [obs(i, live=False) for i in range(4)] + [obs(i, live=True) for i in range(4, 8)]
+    decisions = feed(policy, frames)
+    assert [d.verdict for d in decisions] == [Verdict.GRANT]
 
 
 def test_unknown_person_denied_without_name() -> None:

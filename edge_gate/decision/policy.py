@@ -3,8 +3,12 @@
 A door opens only when, within one face track, at least ``k_frames`` of the last ``n_frames``
 observations (none older than ``window_s``) passed the quality gates and matched the *same*
 person with similarity >= threshold and margin >= ``margin``, and the track's liveness verdict is
-"live". Anything else is a wait or a denial with a reason. Every input is a value; ``now_s`` is
-passed in, so the policy is deterministic and testable without clocks.
+"live" on that same frame. Anything else is a wait or a denial with a reason. A liveness window
+that says "not live" does not end the track (a real person may stand still for a moment); if no
+live verdict arrives within ``liveness_timeout_s`` of the face appearing, the track is denied
+``not_live``. This is the rule the liveness evaluation measures (an attack succeeds if any of its
+windows is judged live), so the APCER figures apply to the door as configured. Every input is
+a value; ``now_s`` is passed in, so the policy is deterministic and testable without clocks.
 """
 
 from __future__ import annotations
@@ -85,7 +89,6 @@ class _Track:
     window: deque[Observation] = field(default_factory=deque)
     seen: int = 0
     granted: bool = False
-    not_live: bool = False
     last_denied_s: float | None = None
 
 
@@ -124,10 +127,6 @@ class DecisionPolicy:
 
         if tr.granted:
             return None  # one unlock per track; the person is already through
-        if obs.live is False and p.require_live:
-            tr.not_live = True  # sticky: an attack track gets no second chance
-        if tr.not_live:
-            return self._deny(tr, obs, DenyReason.NOT_LIVE)
 
         good = [o for o in tr.window if self._frame_matches(o)]
         by_user = Counter(o.user_id for o in good)
