@@ -1,13 +1,14 @@
 """Per-frame liveness cues from images (adapter: cv2).
 
-Points are seeded on the face and, ``BASELINE_FRAMES`` frames later, found again with
+Points are seeded on the face and, up to ``BASELINE_FRAMES`` frames later, found again with
 pyramidal Lucas-Kanade flow (forward-backward checked). A flat print or screen moved rigidly
-moves its points by one homography; a real head's points do not fit one (3-D shape, blinks,
-speech), so the residual after the best homography — overall, and next to the eyes and mouth
-compared with the rest of the face — is evidence of life. Work happens in a region around the
-face rescaled so the face is ``WORK_FACE_PX`` wide, which bounds the cost per frame whatever
-the camera resolution. A native-resolution patch of the face also gives a power spectrum for
-the screen pixel-grid (moire) cue.
+moves its points by one homography; a real head's points do not fit one (3-D shape,
+expressions), so the residual after the best homography is evidence of life. With that plane
+motion removed (the keyframe warped onto the current frame), a blink or speech still changes
+the eyes or the mouth more than the cheeks; a print changes nowhere beyond noise. Work happens
+in a region around the face rescaled so the face is ``WORK_FACE_PX`` wide, which bounds the
+cost per frame whatever the camera resolution. A native-resolution patch of the face also
+gives a power spectrum for the screen pixel-grid (moire) cue.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ MIN_POINTS = 10
 BASELINE_FRAMES = 6
 FB_MAX_PX = 0.6
 MAX_MOTION = 0.15  # face widths over the baseline; faster frames are not measured
-LOCAL_R = 0.15  # points this close (face widths) to an eye or mouth corner are "local"
 SPECTRUM_PX = 64
+PATCH_MIN_STD = 2.0  # grey levels; flatter patches carry no information
 LK_WIN = (15, 15)
 LK_LEVELS = 2
 LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03)
@@ -42,11 +43,10 @@ _HANN = np.outer(np.hanning(SPECTRUM_PX), np.hanning(SPECTRUM_PX)).astype(np.flo
 
 @dataclass(frozen=True, slots=True)
 class Keyframe:
-    """A past frame of the track: its grey image, the face points seeded on it, its landmarks."""
+    """A past frame of the track: its grey image and the face points seeded on it."""
 
     grey: U8
     points: F32
-    landmarks: F32
 
 
 @dataclass
@@ -136,15 +136,21 @@ def _track(prev: U8, cur: U8, pts_work: F32) -> F32:
     return out
 
 
-def nonrigid_motion(
-    src: F32, dst: F32, face_w: float, landmarks: F32
-) -> tuple[float, float, float] | None:
-    """(motion, residual, local excess) in face widths, or None if too few points.
+@dataclass(frozen=True, slots=True)
+class Motion:
+    """How the face's points moved from the keyframe to now (lengths in face widths)."""
+
+    motion: float
+    residual: float
+    homography: npt.NDArray[np.float64]
+    """Best plane homography, keyframe to current frame pixels."""
+
+
+def nonrigid_motion(src: F32, dst: F32, face_w: float) -> Motion | None:
+    """The face's motion between two point sets, or None if too few points.
 
     ``motion`` is the median displacement; ``residual`` the upper quantile of the residuals
-    after the best homography; ``local excess`` how much larger the residual is next to the
-    eyes and the mouth (blinks, speech) than on the rest of the face (where a print's residual
-    is just as large).
+    after the best plane homography (a rigid print's stay at tracking noise).
     """
     ok = np.isfinite(src[:, 0]) & np.isfinite(dst[:, 0])
     if ok.sum() < MIN_POINTS:
@@ -156,13 +162,7 @@ def nonrigid_motion(
         return None
     proj = cv2.perspectiveTransform(s.reshape(-1, 1, 2), h).reshape(-1, 2)
     residual = np.linalg.norm(proj - d, axis=1) / face_w
-    parts = np.asarray(landmarks, np.float64)[[0, 1, 3, 4]]  # eyes and mouth corners
-    dist = np.linalg.norm(s[:, None, :] - parts[None, :, :], axis=2).min(axis=1)
-    near = dist < LOCAL_R * face_w
-    excess = 0.0
-    if near.sum() >= 3 and (~near).sum() >= 3:
-        excess = float(np.median(residual[near]) - np.median(residual[~near]))
-    return motion, float(np.quantile(residual, 0.8)), excess
+    return Motion(motion, float(np.quantile(residual, 0.8)), np.asarray(h, np.float64))
 
 
 def face_spectrum(grey: U8, det: Detection) -> F32 | None:
@@ -182,6 +182,63 @@ def face_spectrum(grey: U8, det: Detection) -> F32 | None:
     return (np.abs(np.fft.fft2(patch)) ** 2).astype(np.float32)
 
 
+def _ncc(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float | None:
+    a = a - a.mean()
+    b = b - b.mean()
+    denom = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    if denom < PATCH_MIN_STD**2 * a.size:
+        return None  # flat patch: no information
+    return float((a * b).sum() / denom)
+
+
+def part_change(
+    base_work: U8, work: U8, roi: Roi, homography: npt.NDArray[np.float64], det: Detection
+) -> float:
+    """How much more the eyes or the mouth changed than the cheeks, after aligning the keyframe.
+
+    The keyframe is warped onto the current frame with the face's plane homography, which
+    removes rigid motion; a blink or speech then still changes the eye or mouth patch, a print
+    does not change anywhere (beyond noise, which the cheek patches measure).
+    """
+    scale = np.array(
+        [[roi.scale, 0, -roi.scale * roi.x0], [0, roi.scale, -roi.scale * roi.y0], [0, 0, 1]]
+    )
+    h_work = scale @ homography @ np.linalg.inv(scale)
+    size = (work.shape[1], work.shape[0])
+    warped = np.asarray(
+        cv2.warpPerspective(base_work, h_work, size, flags=cv2.INTER_LINEAR), np.float32
+    )
+    cur = work.astype(np.float32)
+    lm = roi.to_work(np.asarray(det.landmarks, np.float32))
+    fw = WORK_FACE_PX
+    mouth = (lm[3] + lm[4]) / 2
+    cheek_l = (lm[0] + lm[3]) / 2 - np.array([0.08 * fw, 0.0], np.float32)
+    cheek_r = (lm[1] + lm[4]) / 2 + np.array([0.08 * fw, 0.0], np.float32)
+    patches = {
+        "eye_l": (lm[0], 0.32, 0.2),
+        "eye_r": (lm[1], 0.32, 0.2),
+        "mouth": (mouth, 0.5, 0.28),
+        "cheek_l": (cheek_l, 0.2, 0.2),
+        "cheek_r": (cheek_r, 0.2, 0.2),
+    }
+    ncc: dict[str, float] = {}
+    h, w = cur.shape
+    for name, (c, pw, ph) in patches.items():
+        x0, x1 = int(c[0] - pw * fw / 2), int(c[0] + pw * fw / 2)
+        y0, y1 = int(c[1] - ph * fw / 2), int(c[1] + ph * fw / 2)
+        if x0 < 0 or y0 < 0 or x1 > w or y1 > h or x1 - x0 < 4 or y1 - y0 < 4:
+            continue
+        value = _ncc(warped[y0:y1, x0:x1], cur[y0:y1, x0:x1])
+        if value is not None:
+            ncc[name] = value
+    parts = [ncc[k] for k in ("eye_l", "eye_r", "mouth") if k in ncc]
+    controls = [ncc[k] for k in ("cheek_l", "cheek_r") if k in ncc]
+    if not parts:
+        return 0.0
+    reference = max(controls) if controls else 1.0
+    return max(0.0, reference - min(parts))
+
+
 def frame_evidence(
     state: PointTracks, frame_bgr: U8, det: Detection, now_s: float
 ) -> FrameEvidence:
@@ -190,21 +247,23 @@ def frame_evidence(
     roi = roi_for(det, grey.shape)
     work = roi.crop(grey)
     measured = False
-    motion = nonrigid = local = 0.0
+    motion = nonrigid = change = 0.0
     if state.keyframes:
         base = state.keyframes[0]
-        tracked = roi.to_frame(_track(roi.crop(base.grey), work, roi.to_work(base.points)))
-        result = nonrigid_motion(base.points, tracked, max(det.box.width_px, 1.0), base.landmarks)
+        base_work = roi.crop(base.grey)
+        tracked = roi.to_frame(_track(base_work, work, roi.to_work(base.points)))
+        result = nonrigid_motion(base.points, tracked, max(det.box.width_px, 1.0))
         # fast motion blurs the face and breaks the flow: such frames are no evidence either way
-        if result is not None and result[0] <= MAX_MOTION:
-            motion, nonrigid, local = result
+        if result is not None and result.motion <= MAX_MOTION:
+            motion, nonrigid = result.motion, result.residual
+            change = part_change(base_work, work, roi, result.homography, det)
             measured = True
-    state.keyframes.append(Keyframe(grey, _seed_points(work, roi, det), det.landmarks))
+    state.keyframes.append(Keyframe(grey, _seed_points(work, roi, det)))
     return FrameEvidence(
         t_s=now_s,
         measured=measured,
         motion=motion,
         nonrigid=nonrigid,
-        local_excess=local,
+        part_change=change,
         spectrum=face_spectrum(grey, det),
     )

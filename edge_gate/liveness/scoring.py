@@ -31,12 +31,13 @@ class ScoringParams:
     """Residual after the best plane homography below this is tracking noise."""
     nonrigid_per_motion: float = 0.5
     """...and it must also exceed this fraction of the face's rigid motion (blur grows with it)."""
-    local_excess: float = 0.002
-    """...or the residual next to the eyes and mouth exceeds the rest of the face's by this."""
+    part_change: float = 0.15
+    """...or, with the plane motion removed, an eye or the mouth changed this much more than the
+    cheeks (normalised cross-correlation drop: a blink, speech)."""
     life_fraction: float = 0.3
-    """Fraction of measured frames showing non-rigid motion that gives full life evidence."""
+    """Fraction of measured frames showing life (any of the above) that gives full evidence."""
     moire_peak: float = 30.0
-    """Spectral peak over the radial median above this is a screen's pixel grid."""
+    """Spectral peak over the radial mean above this is a screen's pixel grid."""
     moire_min_frames: int = 4
 
 
@@ -74,7 +75,7 @@ def score_window(
     lively = [
         e
         for e in measured
-        if e.local_excess >= p.local_excess
+        if e.part_change >= p.part_change
         or e.nonrigid >= max(p.nonrigid_floor, p.nonrigid_per_motion * e.motion)
     ]
     if len(measured) < p.min_measured:

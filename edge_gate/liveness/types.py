@@ -26,8 +26,9 @@ class FrameEvidence:
     """Upper-quantile residual of those displacements after the best plane homography."""
     spectrum: npt.NDArray[np.float32] | None = field(default=None, repr=False, compare=False)
     """Power spectrum of a grey patch on the face (for screen pixel-grid moire), if measured."""
-    local_excess: float = 0.0
-    """Residual next to the eyes and mouth minus the residual elsewhere on the face."""
+    part_change: float = 0.0
+    """After removing the face's plane motion: cheek similarity minus the least similar of the
+    eyes and the mouth (normalised cross-correlation; blinks and speech make it large)."""
 
 
 @dataclass(frozen=True, slots=True)
