@@ -19,6 +19,8 @@ import pytest
 from edge_gate.audit.localbroker import DeskSubscriber, MosquittoBroker, mosquitto_broker
 from edge_gate.audit.signing import load_public_key
 from edge_gate.audit.verify import verify_lines
+from edge_gate.config import VisionConfig
+from edge_gate.vision.pipeline import FacePipeline
 from tests.door_rig import DoorRig, NotifyListener, cli, extract_frames
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -173,5 +175,70 @@ def test_broker_outage_then_sigkill_loses_no_event(
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # no gap
         assert len(of_type(events, "access.granted")) == 1
         assert len(rig.relay.of("unlocked")) == 1  # the restart did not replay the unlock
+    finally:
+        rig.close()
+
+
+def _attack_clip(testdata: Path, out: Path, kind: str, variant_index: int) -> Path:
+    """A presentation attack of the ENROLLED person: their clip frame printed, or their clip
+    replayed on a screen (synthetic rendering; see edge_gate/liveness/attacks.py)."""
+    from edge_gate.liveness import sources
+    from edge_gate.liveness.attacks import Material, print_attack, replay_attack
+    from edge_gate.liveness.clipio import write_clip
+
+    video = sources.read_video(testdata / "pyfeat" / GENUINE, 15.0)
+    assert video is not None
+    # a printed portrait: the face with a generous margin, as a photo an attacker would print
+    frame = video[60]
+    x1, y1, x2, y2 = FacePipeline.from_config(VisionConfig()).detect(frame)[0].box.as_list()
+    mx, my = 0.6 * (x2 - x1), 0.5 * (y2 - y1)
+    h, w = frame.shape[:2]
+    portrait = frame[
+        max(0, int(y1 - my)) : min(h, int(y2 + my)), max(0, int(x1 - mx)) : min(w, int(x2 + mx))
+    ]
+    photo = [("enrolled/portrait", portrait)]
+    mat = Material(photo, [sources.Video("enrolled", tuple(video))], sources.backgrounds(testdata))
+    make = print_attack if kind == "print" else replay_attack
+    clip = make(mat, variant_index, seed=9_000_001, n_frames=90)  # 6 s, looped by the server
+    path = out / f"{kind}-{clip.variant}.avi"
+    write_clip(path, clip)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "variant_index"),
+    [("print", 0), ("print", 3), ("replay", 2)],
+    ids=["photo-held-still", "photo-waved", "phone-replay"],
+)
+def test_presentation_attacks_of_the_enrolled_person_are_denied(
+    tmp_path: Path, testdata: Path, broker: MosquittoBroker, kind: str, variant_index: int
+) -> None:
+    """A still photo, a waved photo and a phone replay of the enrolled person never unlock."""
+    tmp_path.joinpath("attack").mkdir()
+    clip = _attack_clip(testdata, tmp_path / "attack", kind, variant_index)
+    rig = make_rig(tmp_path, testdata, broker, GENUINE)
+    assert rig.rtsp is not None
+    rig.rtsp.stop()
+    rig.rtsp.clip = clip
+    rig.rtsp.start()
+    try:
+        with DeskSubscriber(broker, "edge-gate/#") as desk:
+            rig.start_relay()
+            rig.start_daemon()
+            denied = desk.wait_for(
+                lambda msgs: any(
+                    json.loads(m.payload)["type"] in {"liveness.failed", "access.denied"}
+                    for m in msgs
+                    if m.topic.endswith("/events")
+                ),
+                40,
+            )
+            time.sleep(2)
+            events = verified_events(rig, desk)
+        assert denied, rig.daemon_log.read_text()
+        # the face was recognised as the enrolled person: liveness is what stopped it
+        assert of_type(events, "liveness.failed"), [e["reason"] for e in events]
+        assert of_type(events, "access.granted") == []
+        assert rig.relay.of("unlocked") == []
     finally:
         rig.close()
