@@ -242,3 +242,29 @@ def test_presentation_attacks_of_the_enrolled_person_are_denied(
         assert rig.relay.of("unlocked") == []
     finally:
         rig.close()
+
+
+def test_sighup_reloads_the_gallery(
+    tmp_path: Path, testdata: Path, broker: MosquittoBroker
+) -> None:
+    """Not enrolled → denied unknown; enrolled while the daemon runs + SIGHUP → granted."""
+    rig = DoorRig(tmp_path / "door", testdata / "pyfeat" / GENUINE, broker)
+    (rig.workdir / "rtsp").mkdir(parents=True)
+    rig.init_site(POLICY)
+    try:
+        with DeskSubscriber(broker, "edge-gate/#") as desk:
+            rig.start_relay()
+            rig.start_daemon()
+            assert wait_events(desk, rig, "access.denied", 40), rig.daemon_log.read_text()
+            frames = extract_frames(
+                testdata / "pyfeat" / GENUINE, rig.workdir / "enroll", [1, 4, 8, 12, 16]
+            )
+            rig.enroll("Late Arrival", frames)
+            assert rig.daemon is not None
+            rig.daemon.send_signal(signal.SIGHUP)
+            assert wait_events(desk, rig, "access.granted", 30), rig.daemon_log.read_text()
+            events = verified_events(rig, desk)
+        assert {e["reason"] for e in of_type(events, "access.denied")} == {"unknown"}
+        assert len(rig.relay.of("unlocked")) == 1
+    finally:
+        rig.close()

@@ -271,6 +271,7 @@ class Daemon:
         tick_s = min(0.5, interval / 2)
         deadline = time.monotonic() + run_for_s if run_for_s else None
         next_status_s = 0.0
+        stalled = False
         while not self.stop_event.wait(tick_s):
             now = time.monotonic()
             if deadline is not None and now >= deadline:
@@ -278,15 +279,22 @@ class Daemon:
             if self._reload.is_set():
                 self._reload.clear()
                 self.reload_gallery()
-            fresh = pipeline.heartbeat.age_s() < self.cfg.service.heartbeat_timeout_s
-            if fresh and pipeline.alive:
-                self.notifier.watchdog()
-            elif now >= next_status_s:
-                log.error("service.pipeline_stalled")
-                self.notifier.status("pipeline stalled: watchdog pings withheld")
+            fresh = pipeline.alive and (
+                pipeline.heartbeat.age_s() < self.cfg.service.heartbeat_timeout_s
+            )
+            if fresh:
+                self.notifier.watchdog()  # only a turning pipeline loop keeps the service alive
+            if fresh == stalled:  # state changed
+                stalled = not fresh
+                if stalled:
+                    log.error("service.pipeline_stalled")
+                    self.notifier.status("pipeline stalled: watchdog pings withheld")
+                    self._emit("service.degraded", reason="pipeline_stalled")
+                else:
+                    log.warning("service.pipeline_recovered")
+                next_status_s = now
             if fresh and now >= next_status_s:
                 self.notifier.status(self.status_line())
-            if now >= next_status_s:
                 next_status_s = now + 5.0
         return self.stop()
 

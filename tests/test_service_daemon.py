@@ -1,0 +1,148 @@
+"""The daemon's lifecycle rules that need no camera: exit codes, watchdog honesty, fail secure."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_gate.capture.frame import Frame
+from edge_gate.capture.latest import LatestFrame
+from edge_gate.config import EdgeGateConfig
+from edge_gate.service.daemon import Daemon
+from edge_gate.service.notify import Notifier
+from edge_gate.service.pipeline_thread import Heartbeat, PipelineThread
+
+EDGE_GATE = str(Path(sys.executable).parent / "edge-gate")
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [EDGE_GATE, *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_run_with_invalid_config_exits_78(tmp_path: Path) -> None:
+    """A bad config fails closed with EX_CONFIG so systemd does not restart-loop."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[relay]\npulse_ms = 0\n")
+    proc = run_cli("run", "--config", str(bad))
+    assert proc.returncode == 78
+    assert "relay.pulse_ms" in proc.stderr
+
+
+def test_run_with_loose_key_file_exits_78(tmp_path: Path) -> None:
+    """A world-readable key is refused before anything starts (exit 78, clear message)."""
+    assert run_cli("init", str(tmp_path / "site")).returncode == 0
+    key = tmp_path / "site" / "audit.key"
+    key.chmod(0o644)
+    proc = run_cli("run", "--config", str(tmp_path / "site" / "edge-gate.toml"))
+    assert proc.returncode == 78
+    assert "too open" in proc.stderr
+    assert "PRIVATE KEY" not in proc.stderr + proc.stdout
+
+
+def test_run_without_relay_fails_and_never_reports_ready(tmp_path: Path) -> None:
+    """No relay on the configured port: start-up fails (exit 1) and READY is never sent."""
+    assert run_cli("init", str(tmp_path / "site")).returncode == 0
+    sock_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(0.1)
+    env = dict(os.environ, NOTIFY_SOCKET=str(sock_path))
+    proc = subprocess.run(
+        [EDGE_GATE, "run", "--config", str(tmp_path / "site" / "edge-gate.toml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    messages = []
+    while True:
+        try:
+            messages.append(sock.recv(4096).decode())
+        except TimeoutError:
+            break
+    sock.close()
+    assert proc.returncode == 1
+    assert "relay" in proc.stderr
+    assert not any("READY=1" in m for m in messages)
+    assert any("STOPPING=1" in m for m in messages)
+
+
+class _StuckProcessor:
+    """A decision path that hangs on its first frame (e.g. a wedged interpreter)."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def process(self, image: object, now_s: float) -> object:
+        self.entered.set()
+        self.release.wait(30)
+        raise RuntimeError("released")
+
+    def set_matcher(self, matcher: object) -> None:
+        pass
+
+
+@pytest.mark.timeout(60)
+def test_stalled_pipeline_stops_the_watchdog_pings(tmp_path: Path) -> None:
+    """While the pipeline loop turns, WATCHDOG=1 flows; once it hangs, the pings stop (so
+    systemd's WatchdogSec kills and restarts the service) and STATUS says why."""
+    sock_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(0.1)
+    received: list[tuple[float, str]] = []
+    done = threading.Event()
+
+    def collect() -> None:
+        while not done.is_set():
+            try:
+                received.append((time.monotonic(), sock.recv(4096).decode()))
+            except TimeoutError:
+                continue
+
+    collector = threading.Thread(target=collect, daemon=True)
+    collector.start()
+    cfg = EdgeGateConfig.model_validate({"service": {"heartbeat_timeout_s": 1.0}})
+    daemon = Daemon(cfg, notifier=Notifier(str(sock_path)))
+    slot: LatestFrame[Frame] = LatestFrame()
+    stuck = _StuckProcessor()
+    daemon.pipeline = PipelineThread(
+        slot,
+        stuck,  # type: ignore[arg-type]
+        on_decision=lambda *a: None,
+        on_error=lambda e: None,
+        stop=daemon.stop_event,
+        max_fps=15,
+        heartbeat=Heartbeat(),
+    )
+    daemon.pipeline.start()
+    runner = threading.Thread(target=daemon.run_until_stopped, kwargs={"run_for_s": 6.0})
+    runner.start()
+    time.sleep(2.0)
+    healthy_pings = [t for t, m in received if "WATCHDOG=1" in m]
+    slot.put(Frame(np.zeros((480, 640, 3), np.uint8), time.monotonic(), 1))
+    assert stuck.entered.wait(5)
+    stalled_at = time.monotonic()
+    time.sleep(3.0)
+    late_pings = [t for t, m in received if "WATCHDOG=1" in m and t > stalled_at + 1.5]
+    stuck.release.set()
+    runner.join(15)
+    done.set()
+    collector.join(2)
+    sock.close()
+    daemon.notifier.close()
+    assert len(healthy_pings) >= 2
+    assert late_pings == []
+    assert any("pipeline stalled" in m for _, m in received)
