@@ -22,7 +22,7 @@ FPS = 15.0
 
 def _window(n: int, **kw: float) -> list[FrameEvidence]:
     out = [FrameEvidence(0.0, measured=False)]
-    out += [FrameEvidence(i / FPS, measured=True, **kw) for i in range(1, n)]
+    out += [FrameEvidence(i / FPS, measured=True, face_px=120.0, **kw) for i in range(1, n)]
     return out
 
 
@@ -66,11 +66,22 @@ def test_blink_or_speech_after_rigid_motion_removed_is_live() -> None:
 def test_unreliable_motion_is_not_live() -> None:
     """Too few frames with trustworthy flow (a waved, blurred photo) gives no evidence: not live."""
     evidence = [
-        FrameEvidence(i / FPS, measured=i < 3, motion=0.02, nonrigid=0.05) for i in range(12)
+        FrameEvidence(i / FPS, i < 3, face_px=120.0, motion=0.02, nonrigid=0.05) for i in range(12)
     ]
     result = score_window(evidence, 0.5)
     assert result.live is False
     assert "unreliable-motion" in result.reasons
+
+
+def test_small_faces_are_no_evidence() -> None:
+    """Faces narrower than min_face_px are too small to judge (tracking noise): not live."""
+    evidence = [
+        FrameEvidence(i / FPS, i > 0, face_px=40.0, motion=0.02, nonrigid=0.02, part_change=0.5)
+        for i in range(12)
+    ]
+    result = score_window(evidence, 0.5)
+    assert result.live is False
+    assert "face-too-small" in result.reasons
 
 
 def _grid_spectrum(rng: np.random.Generator, period_px: float | None) -> np.ndarray:
@@ -95,7 +106,7 @@ def test_screen_pattern_vetoes_motion() -> None:
     """Moire on the face cuts a lively score below the threshold."""
     rng = np.random.default_rng(1)
     evidence = [
-        FrameEvidence(i / FPS, i > 0, 0.02, 0.02, spectrum=_grid_spectrum(rng, 2.5))
+        FrameEvidence(i / FPS, i > 0, 120.0, 0.02, 0.02, spectrum=_grid_spectrum(rng, 2.5))
         for i in range(12)
     ]
     result = score_window(evidence, 0.5)
@@ -115,7 +126,7 @@ def test_screen_pattern_vetoes_motion() -> None:
 def test_score_is_bounded(frames: list[tuple[bool, float, float, float]], threshold: float) -> None:
     """Any evidence gives a score in [0, 1] and live is consistent with the threshold."""
     evidence = [
-        FrameEvidence(i / FPS, m, mo, nr, part_change=pc)
+        FrameEvidence(i / FPS, m, 120.0, mo, nr, part_change=pc)
         for i, (m, mo, nr, pc) in enumerate(frames)
     ]
     result = score_window(evidence, threshold)

@@ -262,6 +262,7 @@ def frame_evidence(
     return FrameEvidence(
         t_s=now_s,
         measured=measured,
+        face_px=det.box.width_px,
         motion=motion,
         nonrigid=nonrigid,
         part_change=change,

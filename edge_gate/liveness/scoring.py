@@ -27,6 +27,8 @@ class ScoringParams:
     """Frames in the window before any verdict (undecided until then)."""
     min_measured: int = 5
     """Frames with reliable flow needed before motion can count as life."""
+    min_face_px: float = 64.0
+    """Faces narrower than this are too small to judge: their frames are no evidence."""
     nonrigid_floor: float = 0.003
     """Residual after the best plane homography below this is tracking noise."""
     nonrigid_per_motion: float = 0.5
@@ -68,7 +70,7 @@ def score_window(
     """Score the window's evidence; ``live`` is None while there are too few frames."""
     p = params or ScoringParams()
     frames = len(evidence)
-    measured = [e for e in evidence if e.measured]
+    measured = [e for e in evidence if e.measured and e.face_px >= p.min_face_px]
     reasons: list[str] = []
     if frames < p.min_frames:
         return LivenessResult(None, 0.0, ("too-few-frames",), frames)
@@ -79,7 +81,8 @@ def score_window(
         or e.nonrigid >= max(p.nonrigid_floor, p.nonrigid_per_motion * e.motion)
     ]
     if len(measured) < p.min_measured:
-        reasons.append("unreliable-motion")
+        small = sum(e.face_px < p.min_face_px for e in evidence) > frames // 2
+        reasons.append("face-too-small" if small else "unreliable-motion")
         life = 0.0
     else:
         life = min(1.0, len(lively) / (p.life_fraction * len(measured)))

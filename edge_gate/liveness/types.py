@@ -20,6 +20,8 @@ class FrameEvidence:
     t_s: float
     measured: bool
     """False when too few points could be tracked (first frame, blur, occlusion)."""
+    face_px: float = 0.0
+    """Face box width in pixels."""
     motion: float = 0.0
     """Median displacement of the face's points over the baseline (face widths)."""
     nonrigid: float = 0.0
