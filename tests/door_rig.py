@@ -52,6 +52,34 @@ def extract_frames(clip: Path, out_dir: Path, times_s: list[float]) -> list[Path
     return paths
 
 
+def attack_clip(video_path: Path, cache: Path, out: Path, kind: str, variant_index: int) -> Path:
+    """A presentation attack of the ENROLLED person: their clip frame printed, or their clip
+    replayed on a screen (synthetic rendering; see edge_gate/liveness/attacks.py)."""
+    from edge_gate.config import VisionConfig
+    from edge_gate.liveness import sources
+    from edge_gate.liveness.attacks import Material, print_attack, replay_attack
+    from edge_gate.liveness.clipio import write_clip
+    from edge_gate.vision.pipeline import FacePipeline
+
+    video = sources.read_video(video_path, 15.0)
+    assert video is not None
+    # a printed portrait: the face with a generous margin, as a photo an attacker would print
+    frame = video[60]
+    x1, y1, x2, y2 = FacePipeline.from_config(VisionConfig()).detect(frame)[0].box.as_list()
+    mx, my = 0.6 * (x2 - x1), 0.5 * (y2 - y1)
+    h, w = frame.shape[:2]
+    portrait = frame[
+        max(0, int(y1 - my)) : min(h, int(y2 + my)), max(0, int(x1 - mx)) : min(w, int(x2 + mx))
+    ]
+    photo = [("enrolled/portrait", portrait)]
+    mat = Material(photo, [sources.Video("enrolled", tuple(video))], sources.backgrounds(cache))
+    make = print_attack if kind == "print" else replay_attack
+    clip = make(mat, variant_index, seed=9_000_001, n_frames=90)  # 6 s, looped by the server
+    path = out / f"{kind}-{clip.variant}.avi"
+    write_clip(path, clip)
+    return path
+
+
 class PtyPair:
     """``socat`` linking two ptys; stop() is a relay unplugged, start() plugs it back."""
 

@@ -19,9 +19,7 @@ import pytest
 from edge_gate.audit.localbroker import DeskSubscriber, MosquittoBroker, mosquitto_broker
 from edge_gate.audit.signing import load_public_key
 from edge_gate.audit.verify import verify_lines
-from edge_gate.config import VisionConfig
-from edge_gate.vision.pipeline import FacePipeline
-from tests.door_rig import DoorRig, NotifyListener, cli, extract_frames
+from tests.door_rig import DoorRig, NotifyListener, attack_clip, cli, extract_frames
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -179,32 +177,6 @@ def test_broker_outage_then_sigkill_loses_no_event(
         rig.close()
 
 
-def _attack_clip(testdata: Path, out: Path, kind: str, variant_index: int) -> Path:
-    """A presentation attack of the ENROLLED person: their clip frame printed, or their clip
-    replayed on a screen (synthetic rendering; see edge_gate/liveness/attacks.py)."""
-    from edge_gate.liveness import sources
-    from edge_gate.liveness.attacks import Material, print_attack, replay_attack
-    from edge_gate.liveness.clipio import write_clip
-
-    video = sources.read_video(testdata / "pyfeat" / GENUINE, 15.0)
-    assert video is not None
-    # a printed portrait: the face with a generous margin, as a photo an attacker would print
-    frame = video[60]
-    x1, y1, x2, y2 = FacePipeline.from_config(VisionConfig()).detect(frame)[0].box.as_list()
-    mx, my = 0.6 * (x2 - x1), 0.5 * (y2 - y1)
-    h, w = frame.shape[:2]
-    portrait = frame[
-        max(0, int(y1 - my)) : min(h, int(y2 + my)), max(0, int(x1 - mx)) : min(w, int(x2 + mx))
-    ]
-    photo = [("enrolled/portrait", portrait)]
-    mat = Material(photo, [sources.Video("enrolled", tuple(video))], sources.backgrounds(testdata))
-    make = print_attack if kind == "print" else replay_attack
-    clip = make(mat, variant_index, seed=9_000_001, n_frames=90)  # 6 s, looped by the server
-    path = out / f"{kind}-{clip.variant}.avi"
-    write_clip(path, clip)
-    return path
-
-
 @pytest.mark.parametrize(
     ("kind", "variant_index"),
     [("print", 0), ("print", 3), ("replay", 2)],
@@ -215,7 +187,9 @@ def test_presentation_attacks_of_the_enrolled_person_are_denied(
 ) -> None:
     """A still photo, a waved photo and a phone replay of the enrolled person never unlock."""
     tmp_path.joinpath("attack").mkdir()
-    clip = _attack_clip(testdata, tmp_path / "attack", kind, variant_index)
+    clip = attack_clip(
+        testdata / "pyfeat" / GENUINE, testdata, tmp_path / "attack", kind, variant_index
+    )
     rig = make_rig(tmp_path, testdata, broker, GENUINE)
     assert rig.rtsp is not None
     rig.rtsp.stop()
