@@ -35,6 +35,7 @@ FB_MAX_PX = 0.6
 MAX_MOTION = 0.15  # face widths over the baseline; faster frames are not measured
 SPECTRUM_PX = 64
 PATCH_MIN_STD = 2.0  # grey levels; flatter patches carry no information
+PATCH_SHIFT_PX = 2  # work pixels each patch may shift to re-register
 LK_WIN = (15, 15)
 LK_LEVELS = 2
 LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03)
@@ -182,13 +183,16 @@ def face_spectrum(grey: U8, det: Detection) -> F32 | None:
     return (np.abs(np.fft.fft2(patch)) ** 2).astype(np.float32)
 
 
-def _ncc(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float | None:
-    a = a - a.mean()
-    b = b - b.mean()
-    denom = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    if denom < PATCH_MIN_STD**2 * a.size:
+def _best_ncc(template: npt.NDArray[np.float32], search: npt.NDArray[np.float32]) -> float | None:
+    """Best normalised cross-correlation of ``template`` over small shifts within ``search``.
+
+    Searching a few pixels absorbs what an imperfect homography leaves misaligned, so only
+    a change that no small shift explains (an eyelid, lips) lowers the similarity.
+    """
+    if float(template.std()) < PATCH_MIN_STD:
         return None  # flat patch: no information
-    return float((a * b).sum() / denom)
+    scores = cv2.matchTemplate(search, template, cv2.TM_CCOEFF_NORMED)
+    return float(np.max(scores))
 
 
 def part_change(
@@ -226,9 +230,10 @@ def part_change(
     for name, (c, pw, ph) in patches.items():
         x0, x1 = int(c[0] - pw * fw / 2), int(c[0] + pw * fw / 2)
         y0, y1 = int(c[1] - ph * fw / 2), int(c[1] + ph * fw / 2)
-        if x0 < 0 or y0 < 0 or x1 > w or y1 > h or x1 - x0 < 4 or y1 - y0 < 4:
+        m = PATCH_SHIFT_PX
+        if x0 < m or y0 < m or x1 + m > w or y1 + m > h or x1 - x0 < 4 or y1 - y0 < 4:
             continue
-        value = _ncc(warped[y0:y1, x0:x1], cur[y0:y1, x0:x1])
+        value = _best_ncc(warped[y0:y1, x0:x1], cur[y0 - m : y1 + m, x0 - m : x1 + m])
         if value is not None:
             ncc[name] = value
     parts = [ncc[k] for k in ("eye_l", "eye_r", "mouth") if k in ncc]
