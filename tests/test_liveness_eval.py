@@ -117,3 +117,24 @@ def test_liveness_update_cost(testdata: Path) -> None:
     assert figures["liveness_frames"] >= 40
     assert figures["liveness_update_ms_median"] <= 10.0
     assert figures["liveness_first_verdict_s"] <= 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [3, 4])
+def test_larger_evaluation_on_other_seeds(testdata: Path, seed: int) -> None:
+    """40 clips per kind on seeds never used for tuning: regression guards at the measured level.
+
+    Still and waved prints stay at 0 %; print APCER and BPCER stay near what was measured
+    (see the README); replay is reported, not asserted (known gap).
+    """
+    cfg = EdgeGateConfig()
+    pipe = FacePipeline.from_config(cfg.vision)
+    counts = {"bona_fide": 40, "print": 40, "replay": 40}
+    rep = evaluate(
+        generate(Material.from_cache(testdata), seed, counts, N_FRAMES), pipe.detect, cfg.liveness
+    )
+    print(json.dumps(rep.as_json()))
+    assert rep.apcer_by_variant["print-still"] == 0.0
+    assert rep.apcer_by_variant["print-waved"] == 0.0
+    assert rep.apcer["print"] <= 0.15
+    assert rep.bpcer <= 0.25

@@ -50,3 +50,8 @@ def bench_liveness(
         "liveness_update_ms_max": round(float(arr.max()), 3),
         "liveness_first_verdict_s": round(first_verdict_s, 3),
     }
+
+
+def run_liveness_bench(cache: Path) -> dict[str, float]:
+    """The ``liveness`` section of ``edge-gate bench`` (default configs)."""
+    return bench_liveness(cache)
