@@ -28,7 +28,7 @@ class SnapshotWriter:
         if len(self.written) >= self.max_files:
             return None
         faces = [face for face, _, _ in result.annotations]
-        label = decision.verdict.value if decision.reason is None else decision.reason
+        label = decision.reason or "match"
         banner = f"{decision.verdict.value.upper()} {label} score={decision.score:.2f}"
         image = annotate(frame.image, faces, banner=banner)
         ok, png = cv2.imencode(".png", image)
