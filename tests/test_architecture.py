@@ -92,3 +92,42 @@ def test_core_imports_no_io() -> None:
                 if not pkg_ok:
                     problems.append(f"{name} imports non-core {imp}")
     assert problems == []
+
+
+SECRET_WORDS = ("mac", "tag", "digest", "signature", "hmac")
+
+
+def _secretish(node: ast.expr) -> bool:
+    name = ""
+    if isinstance(node, ast.Name):
+        name = node.id
+    elif isinstance(node, ast.Attribute):
+        name = node.attr
+    elif isinstance(node, ast.Call):
+        return _secretish(node.func)
+    return any(w in name.lower().split("_") or name.lower() == w for w in SECRET_WORDS)
+
+
+def test_no_mac_is_compared_with_eq() -> None:
+    """Timing leaks: MACs, tags and digests are compared only with hmac.compare_digest."""
+    problems = []
+    for name in _modules():
+        path = _path_of(name)
+        if path is None:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare) and any(
+                isinstance(op, ast.Eq | ast.NotEq) for op in node.ops
+            ):
+                operands = [node.left, *node.comparators]
+                if any(_secretish(o) for o in operands):
+                    problems.append(f"{name}:{node.lineno}")
+    assert problems == []
+
+
+def test_compare_digest_is_used_for_macs() -> None:
+    """The relay codec and the gallery manifest check their MACs in constant time."""
+    for module in ("edge_gate.door.codec", "edge_gate.gallery.crypto"):
+        path = _path_of(module)
+        assert path is not None
+        assert "hmac.compare_digest" in path.read_text()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import secrets
 import struct
 from dataclasses import dataclass, field
@@ -129,7 +130,8 @@ def verify_snapshot(
     changed = [
         rid
         for rid, (kid, blob) in actual.items()
-        if kid != expected[rid][0] or hashlib.sha256(blob).digest() != expected[rid][1]
+        if kid != expected[rid][0]
+        or not hmac.compare_digest(hashlib.sha256(blob).digest(), expected[rid][1])
     ]
     if changed:
         raise GalleryTamperedError(

@@ -14,6 +14,7 @@ An interpreter is not thread-safe: each :class:`TFLiteModel` belongs to one thre
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -159,7 +160,7 @@ def read_verified(models_dir: Path, spec: ModelSpec) -> bytes:
     except OSError as e:
         raise ModelIntegrityError(f"{path}: cannot read model file: {e.strerror}") from e
     digest = hashlib.sha256(data).hexdigest()
-    if digest != spec.sha256:
+    if not hmac.compare_digest(digest, spec.sha256):
         raise ModelIntegrityError(
             f"{path}: sha256 mismatch, refusing to load (expected {spec.sha256}, got {digest})"
         )
