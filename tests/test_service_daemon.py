@@ -146,3 +146,49 @@ def test_stalled_pipeline_stops_the_watchdog_pings(tmp_path: Path) -> None:
     assert len(healthy_pings) >= 2
     assert late_pings == []
     assert any("pipeline stalled" in m for _, m in received)
+
+
+@pytest.mark.timeout(120)
+def test_ready_within_2s_with_10k_people(tmp_path: Path) -> None:
+    """Process start → READY=1 (models verified, 10k people decrypted + verified, relay
+    handshake) within 2 s; the STATUS line reports the gallery size."""
+    from edge_gate.config import load_config
+    from edge_gate.gallery.store import store_from_config
+    from tests.door_rig import NotifyListener, PtyPair, RelaySim
+
+    assert run_cli("init", str(tmp_path / "site")).returncode == 0
+    config = tmp_path / "site" / "edge-gate.toml"
+    text = config.read_text().replace(
+        f'port = "{tmp_path / "site" / "relay.pty"}"', f'port = "{tmp_path / "gw"}"'
+    )
+    config.write_text(text)
+    cfg = load_config(config)
+    rng = np.random.default_rng(1)
+    people = [
+        (f"person {i}", rng.standard_normal((3, 192)).astype(np.float32)) for i in range(10_000)
+    ]
+    store_from_config(cfg.gallery).enroll_many(people, "mobilefacenet-fp32")
+    pty = PtyPair(tmp_path / "gw", tmp_path / "dev")
+    relay = RelaySim(tmp_path / "dev", tmp_path / "site" / "relay.key", tmp_path / "sim.state")
+    notify = NotifyListener(tmp_path / "notify.sock")
+    pty.start()
+    relay.start()
+    env = dict(os.environ, NOTIFY_SOCKET=str(notify.path))
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        [EDGE_GATE, "run", "--config", str(config)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert notify.wait_for("READY=1", 30)
+        ready_s = next(t for t, m in notify.messages if "READY=1" in m) - t0
+        assert ready_s <= 2.0, f"READY after {ready_s:.2f} s"
+        assert any("10000 people" in m for _, m in notify.messages)
+    finally:
+        proc.terminate()
+        assert proc.wait(15) == 0
+        notify.close()
+        relay.stop()
+        pty.stop()
