@@ -36,6 +36,7 @@ MAX_MOTION = 0.15  # face widths over the baseline; faster frames are not measur
 SPECTRUM_PX = 64
 PATCH_MIN_STD = 2.0  # grey levels; flatter patches carry no information
 PATCH_SHIFT_PX = 2  # work pixels each patch may shift to re-register
+HIGHPASS_SIGMA_PX = 4.0  # work pixels (face 64 px wide)
 LK_WIN = (15, 15)
 LK_LEVELS = 2
 LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03)
@@ -94,6 +95,14 @@ def roi_for(det: Detection, shape: tuple[int, ...]) -> Roi:
     x0, y0 = max(0, int(cx - half)), max(0, int(cy - half))
     x1, y1 = min(w, int(cx + half) + 1), min(h, int(cy + half) + 1)
     return Roi(x0, y0, max(x1, x0 + 2), max(y1, y0 + 2), WORK_FACE_PX / max(b.width_px, 1.0))
+
+
+def highpass(work: U8) -> U8:
+    """Detail only: subtract a blur, so smooth light changes (glare sliding over a glossy print,
+    a shadow) neither drag the tracked points nor count as a change of the eyes or mouth."""
+    smooth = cv2.GaussianBlur(work, (0, 0), HIGHPASS_SIGMA_PX)
+    detail = work.astype(np.int16) - np.asarray(smooth, np.int16) + 128
+    return np.asarray(np.clip(detail, 0, 255), dtype=np.uint8)
 
 
 def to_grey(frame_bgr: U8) -> U8:
@@ -250,12 +259,12 @@ def frame_evidence(
     """Update ``state`` with this frame and measure the cues against the track's earlier frames."""
     grey = to_grey(frame_bgr)
     roi = roi_for(det, grey.shape)
-    work = roi.crop(grey)
+    work = highpass(roi.crop(grey))
     measured = False
     motion = nonrigid = change = 0.0
     if state.keyframes:
         base = state.keyframes[0]
-        base_work = roi.crop(base.grey)
+        base_work = highpass(roi.crop(base.grey))
         tracked = roi.to_frame(_track(base_work, work, roi.to_work(base.points)))
         result = nonrigid_motion(base.points, tracked, max(det.box.width_px, 1.0))
         # fast motion blurs the face and breaks the flow: such frames are no evidence either way

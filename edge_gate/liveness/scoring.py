@@ -33,7 +33,7 @@ class ScoringParams:
     """Residual after the best plane homography below this is tracking noise."""
     nonrigid_per_motion: float = 0.5
     """...and it must also exceed this fraction of the face's rigid motion (blur grows with it)."""
-    part_change: float = 0.1
+    part_change: float = 0.08
     """...or, with the plane motion removed, an eye or the mouth changed this much more than the
     cheeks (normalised cross-correlation drop: a blink, speech)."""
     life_fraction: float = 0.3
