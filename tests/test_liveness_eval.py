@@ -58,10 +58,11 @@ def test_verdicts_come_within_one_second(report: Report) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="NOT MET: replayed real face videos show real non-rigid motion; at 640x480 a screen's "
-    "pixel grid rarely survives the optics, and a screen on a stand does not move, so the "
-    "implemented cues accept most replays (measured APCER replay ~50 %, print ~0-7 %, BPCER "
-    "~20 % at the default threshold). Needs IR/depth sensing or a trained PAD model.",
+    reason="NOT MET for replay: a replayed real face video shows real blinks, speech and head "
+    "motion; at 640x480 a screen's pixel grid rarely survives the optics, and a screen on a "
+    "stand does not move, so most replays are accepted (measured over 7 seeds x 30 clips: "
+    "APCER replay 53-60 %, print 0-3 %, BPCER 0-23 % at the default threshold). "
+    "Needs IR/depth sensing or a trained, certified PAD model.",
 )
 def test_iso_requirement_apcer_2pct_per_type_at_bpcer_5pct(report: Report) -> None:
     """The issue's target: APCER <= 2 % for each attack type at a threshold with BPCER <= 5 %."""
@@ -120,9 +121,9 @@ def test_liveness_update_cost(testdata: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [3, 4])
+@pytest.mark.parametrize("seed", [3, 6])
 def test_larger_evaluation_on_other_seeds(testdata: Path, seed: int) -> None:
-    """40 clips per kind on seeds never used for tuning: regression guards at the measured level.
+    """40 clips per kind on seeds not used for tuning (1, 2, 4, 5 were): regression guards.
 
     Still and waved prints stay at 0 %; print APCER and BPCER stay near what was measured
     (see the README); replay is reported, not asserted (known gap).
@@ -136,5 +137,5 @@ def test_larger_evaluation_on_other_seeds(testdata: Path, seed: int) -> None:
     print(json.dumps(rep.as_json()))
     assert rep.apcer_by_variant["print-still"] == 0.0
     assert rep.apcer_by_variant["print-waved"] == 0.0
-    assert rep.apcer["print"] <= 0.15
-    assert rep.bpcer <= 0.25
+    assert rep.apcer["print"] <= 0.1
+    assert rep.bpcer <= 0.3  # measured 3-23 % per 1.3 s clip across seeds

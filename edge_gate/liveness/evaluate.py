@@ -28,7 +28,8 @@ Detector = Callable[[U8], list[Detection]]
 
 @dataclass(frozen=True, slots=True)
 class ClipOutcome:
-    """The best track's final verdict, the clip's score and when a first verdict came."""
+    """The best track's final verdict, the clip's score, and how long after its face first
+    appeared the first verdict (live or not) came."""
 
     result: LivenessResult
     score: float | None
@@ -50,8 +51,8 @@ def run_frames(
             est.update(track.track_id, frame, track.detection, now_s)
             result = est.verdict(track.track_id)
             final[track.track_id] = result
-            if result.live is not None:
-                first = now_s if first is None else first
+            if result.live is not None and first is None:
+                first = now_s - track.first_seen_s
                 best = result.score if best is None else max(best, result.score)
     if not final:
         return ClipOutcome(LivenessResult(None, 0.0, ("no-face",), 0), None, None)

@@ -32,7 +32,11 @@ class ScoringParams:
     nonrigid_floor: float = 0.003
     """Residual after the best plane homography below this is tracking noise."""
     nonrigid_per_motion: float = 0.5
-    """...and it must also exceed this fraction of the face's rigid motion (blur grows with it)."""
+    """...and it must also exceed this fraction of the face's rigid motion (blur grows with it)
+    but stay within ``nonrigid_max_per_motion`` times it: a residual far above the median
+    displacement on a face that hardly moves is flow noise (low texture, a false detection);
+    a blink on a still face is caught by ``part_change`` instead."""
+    nonrigid_max_per_motion: float = 1.5
     part_change: float = 0.08
     """...or, with the plane motion removed, an eye or the mouth changed this much more than the
     cheeks (normalised cross-correlation drop: a blink, speech)."""
@@ -78,7 +82,9 @@ def score_window(
         e
         for e in measured
         if e.part_change >= p.part_change
-        or e.nonrigid >= max(p.nonrigid_floor, p.nonrigid_per_motion * e.motion)
+        or max(p.nonrigid_floor, p.nonrigid_per_motion * e.motion)
+        <= e.nonrigid
+        <= p.nonrigid_max_per_motion * e.motion
     ]
     if len(measured) < p.min_measured:
         small = sum(e.face_px < p.min_face_px for e in evidence) > frames // 2
