@@ -28,7 +28,8 @@ from edge_gate.liveness.sources import FPS, FRAME_H, FRAME_W, Video
 
 KINDS = ("bona_fide", "print", "replay")
 PRINT_VARIANTS = ("still", "tremor", "tilt", "waved")
-REPLAY_VARIANTS = ("still", "tremor", "moving")
+REPLAY_VARIANTS = ("stand", "tremor", "moving")
+"""``stand``: the screen rests on a stand, perfectly still (only its content moves)."""
 _KIND_CODE = {"bona_fide": 0, "print": 1, "replay": 2}
 
 
@@ -91,7 +92,7 @@ def _motion(variant: str, n: int, base: Pose, rng: np.random.Generator) -> list[
     subframes = 4 if variant in {"waved", "moving"} else 1
     exposure_s = rng.uniform(0.01, 0.04)
     for i in range(n):
-        if variant != "still":
+        if variant not in {"still", "stand"}:
             jitter = 0.7 * jitter + rng.normal(0, 1, 6) * amp * 0.7
         poses = []
         for k in range(subframes):
