@@ -50,6 +50,12 @@ def test_still_and_waved_prints_are_denied(report: Report) -> None:
     assert report.apcer_by_variant["print-waved"] == 0.0
 
 
+def test_prints_and_bona_fide_at_the_measured_level(report: Report) -> None:
+    """Regression guard at the measured level (print APCER 0-3 %, BPCER 0-23 % per seed)."""
+    assert report.apcer["print"] <= 0.1
+    assert report.bpcer <= 0.3
+
+
 def test_verdicts_come_within_one_second(report: Report) -> None:
     """Every verdict came within 1 s (15 frames at 15 fps) of the face appearing."""
     assert report.first_verdict_s_max is not None

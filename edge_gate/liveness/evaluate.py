@@ -51,8 +51,9 @@ def run_frames(
             est.update(track.track_id, frame, track.detection, now_s)
             result = est.verdict(track.track_id)
             final[track.track_id] = result
-            if result.live is not None and first is None:
-                first = now_s - track.first_seen_s
+            if result.live is not None:
+                if first is None:
+                    first = now_s - track.first_seen_s
                 best = result.score if best is None else max(best, result.score)
     if not final:
         return ClipOutcome(LivenessResult(None, 0.0, ("no-face",), 0), None, None)
