@@ -47,6 +47,19 @@ IDENTIFY_LIMITS = GateLimits(
 )
 """Looser bounds for ``identify``: below these a match score means little."""
 
+DOOR_LIMITS = GateLimits(
+    min_face_px=60,
+    min_sharpness=20,
+    max_yaw_deg=35,
+    max_pitch_deg=30,
+    max_roll_deg=30,
+    min_brightness=40,
+    max_brightness=220,
+    min_detection_score=0.0,  # the detector's own thresholds already applied
+    max_other_face_ratio=1.0,  # several people may stand at a door; each face is its own track
+)
+"""Lenient bounds for the door: a face walking up; the K-of-N policy absorbs a bad frame."""
+
 
 @dataclass(frozen=True, slots=True)
 class GateResult:

@@ -32,12 +32,12 @@ import numpy.typing as npt
 
 from edge_gate.config import EdgeGateConfig, GalleryConfig
 from edge_gate.decision.policy import DecisionPolicy, PolicyParams, Verdict
-from edge_gate.decision.quality_gate import DOOR_GATE
 from edge_gate.door.client import RelayClient
 from edge_gate.door.counter import CounterStore
 from edge_gate.door.relay_core import RelayPolicy
 from edge_gate.door.sim import RelaySim
 from edge_gate.door.transport import FdChannel, SerialChannel
+from edge_gate.gallery.gates import DOOR_LIMITS
 from edge_gate.gallery.keyfile import KeyRing, new_key, write_keyring
 from edge_gate.gallery.store import GalleryStore
 from edge_gate.liveness.estimator import LivenessEstimator
@@ -117,7 +117,7 @@ def run_pipeline_bench(
                 )
             )
             live = LivenessEstimator.from_config(cfg.liveness)
-            return FrameProcessor(pipe, Tracker(), live, matcher, policy, DOOR_GATE, p.max_faces)
+            return FrameProcessor(pipe, Tracker(), live, matcher, policy, DOOR_LIMITS, p.max_faces)
 
         # throughput: every frame as fast as possible, timestamps at the camera rate
         proc = processor()

@@ -27,13 +27,13 @@ from edge_gate.capture.latest import LatestFrame
 from edge_gate.capture.thread import CaptureThread, LostEvent, RestoredEvent
 from edge_gate.config import EdgeGateConfig
 from edge_gate.decision.policy import Decision, DecisionPolicy, PolicyParams, Verdict
-from edge_gate.decision.quality_gate import DOOR_GATE
 from edge_gate.door.client import RelayClient, UnlockOutcome
 from edge_gate.door.counter import CounterStore
 from edge_gate.door.keys import load_relay_key
 from edge_gate.door.transport import SerialChannel
 from edge_gate.door.worker import RelayWorker, UnlockCommand
 from edge_gate.errors import EdgeGateError, RelayError
+from edge_gate.gallery.gates import DOOR_LIMITS
 from edge_gate.liveness.estimator import LivenessEstimator
 from edge_gate.service.components import GalleryMatcher, load_gallery
 from edge_gate.service.frame_processor import FrameProcessor, FrameResult
@@ -149,7 +149,7 @@ class Daemon:
         )
         liveness = LivenessEstimator.from_config(cfg.liveness) if cfg.liveness.enabled else None
         processor = FrameProcessor(
-            pipe, Tracker(), liveness, self.matcher, policy, DOOR_GATE, p.max_faces
+            pipe, Tracker(), liveness, self.matcher, policy, DOOR_LIMITS, p.max_faces
         )
         self.pipeline = PipelineThread(
             slot,

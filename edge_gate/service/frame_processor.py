@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge_gate.decision.policy import Decision, DecisionPolicy, Observation
-from edge_gate.decision.quality_gate import QualityGate
+from edge_gate.gallery.gates import GateLimits, check_face
 from edge_gate.vision.types import Detection, Face
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class FrameProcessor:
         liveness: LivenessChecker | None,
         matcher: Matcher,
         policy: DecisionPolicy,
-        gate: QualityGate,
+        gate: GateLimits,
         max_faces: int,
     ) -> None:
         self._analyzer = analyzer
@@ -142,7 +142,7 @@ class FrameProcessor:
             self._liveness.update(track_id, image_bgr, face.detection, now_s)
             verdict = self._liveness.verdict(track_id)
             live, live_score = verdict.live, verdict.score
-        quality_ok = self._gate.passes(face.quality)
+        quality_ok = check_face(face, self._gate).ok
         user_id: str | None = None
         score = margin = -1.0
         if quality_ok:
