@@ -91,6 +91,39 @@ def test_stall_reconnects_and_reports_lost_then_restored() -> None:
         assert t.stop(2.0)
 
 
+def test_restored_is_announced_before_the_first_frame_after_an_outage() -> None:
+    """A consumer that sees the first post-outage frame must already have the restored event
+    (the daemon audits lost → restored → decisions in that order)."""
+    first, second = FakeSource(3, hang_s=0.4), FakeSource(1000)
+    slot: LatestFrame[Frame] = LatestFrame()
+    seq_at_restore: list[int] = []
+    lost_seen = threading.Event()
+
+    def on_restored(_ev: RestoredEvent) -> None:
+        newest = slot.get(0.0)  # what a consumer could take at this instant
+        seq_at_restore.append(-1 if newest is None else newest.seq)
+
+    t = CaptureThread(
+        _opener([first, second]),
+        slot,
+        description="fake",
+        stall_timeout_s=0.3,
+        backoff=BackoffPolicy(initial_s=0.05, max_s=0.05, jitter=0.0),
+        on_lost=lambda _ev: lost_seen.set(),
+        on_restored=on_restored,
+    )
+    t.start()
+    try:
+        assert lost_seen.wait(5.0)
+        assert _wait_for(lambda: len(seq_at_restore) == 1)
+        # only pre-outage frames (seq 0..2) or nothing at all were visible when restored fired
+        assert seq_at_restore[0] < 3
+        after = slot.get(2.0)
+        assert after is not None and after.seq >= 3
+    finally:
+        assert t.stop(2.0)
+
+
 def test_open_failures_back_off_and_a_crashing_callback_is_contained() -> None:
     """Failed opens retry with backoff; on_lost raising does not kill the thread; the first
     success fires restored."""

@@ -252,13 +252,15 @@ class CaptureThread:
             self._state = CaptureState.STREAMING
             self._frames += 1
             self._last_frame_s = now
-        self._slot.put(frame)
         if restored is not None:
+            # announce before publishing: whoever sees the first frame after an outage has
+            # already been told the camera is back (the audit trail orders lost → restored → use)
             log.warning(
                 "camera.restored",
                 extra={"EG_CAMERA": self.description, "EG_OUTAGE_S": round(restored.outage_s, 3)},
             )
             self._notify(self._on_restored, restored)
+        self._slot.put(frame)
 
     def _lost(self, failure: CaptureFailure, detail: str) -> None:
         now = time.monotonic()
