@@ -119,7 +119,8 @@ def test_restored_is_announced_before_the_first_frame_after_an_outage() -> None:
         # only pre-outage frames (seq 0..2) or nothing at all were visible when restored fired
         assert seq_at_restore[0] < 3
         after = slot.get(2.0)
-        assert after is not None and after.seq >= 3
+        assert after is not None
+        assert after.seq >= 3
     finally:
         assert t.stop(2.0)
 
