@@ -1,0 +1,136 @@
+"""`edge-gate identify` (open-set 1:N on images) and `edge-gate calibrate` (threshold for a FAR)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from edge_gate.cli.gallery_common import (
+    EXIT_FAILURE,
+    echo_json,
+    face_pipeline,
+    fail,
+    gallery_errors,
+    load_gallery,
+    with_progress,
+)
+from edge_gate.cli.options import config_option, load_or_exit
+from edge_gate.errors import ImageError
+
+
+@click.command("identify")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line per image")
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@config_option
+def identify(as_json: bool, images: tuple[Path, ...], config_path: Path | None) -> None:
+    """Who is in each IMAGE? (open-set: "unknown" when nobody matches well enough)"""
+    from edge_gate.gallery.images import identify_faces, image_limits
+    from edge_gate.vision.image_io import load_image
+
+    cfg = load_or_exit(config_path)
+    with gallery_errors(cfg):
+        _, loaded = load_gallery(cfg)
+        pipe = face_pipeline(cfg)
+        loaded.require_model(pipe.embedder_id)
+    failures = 0
+    for path in images:
+        result: dict[str, Any] = {"path": str(path), "faces": [], "error": None}
+        try:
+            image = load_image(path, image_limits(cfg))
+        except ImageError as e:
+            result["error"] = str(e)
+            failures += 1
+        else:
+            faces = pipe.analyze(image, embed=True)
+            result["faces"] = identify_faces(
+                faces, loaded, cfg.gallery.threshold, cfg.gallery.margin
+            )
+        if as_json:
+            echo_json(result)
+        else:
+            _print_identify(result)
+    if failures:
+        raise SystemExit(EXIT_FAILURE)
+
+
+def _print_identify(result: dict[str, Any]) -> None:
+    if result["error"]:
+        click.echo(f"{result['path']}: error: {result['error']}")
+        return
+    if not result["faces"]:
+        click.echo(f"{result['path']}: no face")
+    for face in result["faces"]:
+        who = f"{face['user_id']} ({face['name']})" if face["user_id"] else face["decision"]
+        score = "" if face["score"] is None else f" score {face['score']:.3f}"
+        click.echo(f"{result['path']}: {who}{score} box {face['box']}")
+
+
+@click.command("calibrate")
+@click.option(
+    "--target-far",
+    type=click.FloatRange(0, 0.5),
+    default=1e-3,
+    show_default=True,
+    help="false accepts allowed per presentation of a non-enrolled face",
+)
+@click.option(
+    "--non-enrolled",
+    "others",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="IMAGE or DIR of faces of people NOT in the gallery (repeatable)",
+)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@config_option
+def calibrate(
+    target_far: float, others: tuple[Path, ...], as_json: bool, config_path: Path | None
+) -> None:
+    """Compute the match threshold for a target false-accept rate from impostor scores."""
+    from edge_gate.gallery.calibration import calibrate as run_calibration
+    from edge_gate.gallery.images import expand_inputs, image_limits
+    from edge_gate.vision.image_io import load_image
+
+    cfg = load_or_exit(config_path)
+    with gallery_errors(cfg):
+        _, loaded = load_gallery(cfg)
+        if len(loaded.people) < 2:
+            fail("calibration needs at least 2 enrolled people")
+        vecs: list[Any] = []
+        files = expand_inputs(list(others))
+        if files:
+            pipe = face_pipeline(cfg)
+            loaded.require_model(pipe.embedder_id)
+            for f in with_progress(files, show=len(files) > 1 and sys.stderr.isatty()):
+                try:
+                    faces = pipe.analyze(load_image(f, image_limits(cfg)), embed=True)
+                except ImageError as e:
+                    click.echo(f"skipping {f}: {e}", err=True)
+                    continue
+                vecs.extend(face.embedding for face in faces[:1] if face.embedding is not None)
+    probes = np.stack(vecs) if vecs else np.zeros((0, loaded.dim or 1), np.float32)
+    try:
+        result = run_calibration(loaded.matrix, probes, target_far, cfg.gallery.margin)
+    except ValueError as e:
+        fail(f"calibration impossible: {e}")
+    out = {**result.as_json(), "non_enrolled_faces": len(vecs), "current": cfg.gallery.threshold}
+    if as_json:
+        echo_json(out)
+        return
+    click.echo(f"impostor scores: {result.n_impostor} ({len(vecs)} from non-enrolled faces)")
+    click.echo(f"genuine scores:  {result.n_genuine} (leave-one-out over enrolled templates)")
+    click.echo(f"threshold for FAR ≤ {target_far:g}: {result.threshold:.4f}")
+    click.echo(f"  measured FAR {result.measured_far:.5f} (resolution {result.far_resolution:.1e})")
+    click.echo(
+        f"  expected genuine accept rate {result.genuine_accept_rate:.1%} "
+        f"(margin {cfg.gallery.margin})"
+    )
+    if result.target_far < result.far_resolution:
+        click.echo(
+            "warning: too few impostor scores to measure this FAR; add --non-enrolled faces",
+            err=True,
+        )
+    click.echo(f"set in the config: [gallery] threshold = {result.threshold:.3f}")
