@@ -6,7 +6,8 @@
         srv.kill(); srv.start()   # camera reboot: same port, same credentials
 
 ``tls=True`` serves ``rtsps://`` with a certificate for 127.0.0.1/localhost signed by a fresh
-test CA (``srv.ca_file``). Certificates are made with ``cryptography``; nothing is downloaded.
+test CA (``srv.ca_file``), or by ``ca=make_ca(...)`` shared with other servers. Certificates
+are made with ``cryptography``; nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -140,6 +141,7 @@ class RtspTestServer:
         password: str | None = None,
         tls: bool = False,
         cert_names: tuple[str, ...] = ("localhost", "127.0.0.1"),
+        ca: tuple[Path, ec.EllipticCurvePrivateKey] | None = None,
         width: int = 0,
         height: int = 0,
         fps: int = 15,
@@ -164,7 +166,7 @@ class RtspTestServer:
         self.ca_file: Path | None = None
         self._cert: tuple[Path, Path] | None = None
         if tls:
-            self.ca_file, ca_key = make_ca(workdir)
+            self.ca_file, ca_key = ca or make_ca(workdir)
             self._cert = make_server_cert(workdir, self.ca_file, ca_key, cert_names)
         self.log_file = workdir / f"rtsp_server_{id(self):x}.log"
         self._proc: subprocess.Popen[bytes] | None = None

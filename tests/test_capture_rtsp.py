@@ -14,12 +14,11 @@ from edge_gate.capture.backoff import BackoffPolicy
 from edge_gate.capture.failure import CaptureFailure, CaptureOpenError
 from edge_gate.capture.frame import Frame
 from edge_gate.capture.latest import LatestFrame
-from edge_gate.capture.rtsp_check import TlsSettings
 from edge_gate.capture.sources import Credentials, SourceSpec, open_source
 from edge_gate.capture.thread import CaptureState, CaptureThread, LostEvent, RestoredEvent
 from edge_gate.capture.url import parse_source, secret_forms
 from edge_gate.config.camera import CameraConfig
-from tests.rtsp_server import RtspTestServer, free_port, make_ca
+from tests.rtsp_server import RtspTestServer, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -231,40 +230,6 @@ def test_server_killed_and_restarted_frames_within_2s(
     _assert_no_secret(caplog.text, srv.password)
 
 
-@pytest.fixture(scope="module")
-def tls_server(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RtspTestServer]:
-    with RtspTestServer(clip, tmp_path_factory.mktemp("rtsps"), tls=True) as srv:
-        yield srv
-
-
-def test_rtsps_with_the_right_ca_gives_frames(tls_server: RtspTestServer) -> None:
-    """rtsps:// with camera.ca_file = the CA that signed the camera certificate → frames."""
-    source = open_source(_spec(tls_server, _good(tls_server)))
-    try:
-        assert source.read() is not None
-    finally:
-        source.close()
-
-
-def test_rtsps_with_an_unrelated_ca_is_refused(tls_server: RtspTestServer, tmp_path: Path) -> None:
-    """rtsps:// against a CA that did not sign the camera certificate → TLS failure, no frames."""
-    other_ca, _ = make_ca(tmp_path, "other CA")
-    spec = _spec(tls_server, _good(tls_server), ca_file=other_ca)
-    with pytest.raises(CaptureOpenError) as info:
-        open_source(spec)
-    assert info.value.failure is CaptureFailure.TLS_FAILED
-
-
-def test_rtsps_host_name_mismatch_is_refused(tls_server: RtspTestServer) -> None:
-    """The right CA but a certificate for another name (tls_server_name) → TLS failure."""
-    spec = _spec(tls_server, _good(tls_server), tls_server_name="other-camera.example")
-    assert spec.tls == TlsSettings(tls_server.ca_file, "other-camera.example")
-    with pytest.raises(CaptureOpenError) as info:
-        open_source(spec)
-    assert info.value.failure is CaptureFailure.TLS_FAILED
-    assert "other-camera.example" in str(info.value) or "hostname" in str(info.value).lower()
-
-
 def test_open_timeout_on_a_silent_server(tmp_path: Path) -> None:
     """A peer that accepts TCP but never answers → `timeout` after open_timeout_s, not a hang."""
     import socket
@@ -337,47 +302,3 @@ def test_silent_stall_is_detected_and_recovered(clip: Path, tmp_path: Path) -> N
             assert len(restored) == 1
         finally:
             assert thread.stop(5.0)
-
-
-def _ffmpeg_opens(url: str, creds: Credentials, ca_file: Path) -> bool:
-    """Open with OpenCV/FFmpeg directly (no pre-flight), with the options the source uses."""
-    import os
-
-    import cv2
-
-    from edge_gate.capture import sources
-    from edge_gate.capture.url import with_credentials
-
-    options = sources._FFMPEG_BASE_OPTIONS + sources._tls_options(TlsSettings(ca_file))
-    full = with_credentials(url, creds.username, creds.password)
-    with sources.RtspSource._env_lock:
-        os.environ[sources.FFMPEG_OPTIONS_ENV] = options
-        try:
-            cap = cv2.VideoCapture(full, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 5000])
-        finally:
-            os.environ.pop(sources.FFMPEG_OPTIONS_ENV, None)
-    try:
-        return bool(cap.isOpened())
-    finally:
-        cap.release()
-
-
-def test_ffmpeg_itself_verifies_the_chain_but_not_the_name(
-    clip: Path, tls_server: RtspTestServer, tmp_path: Path
-) -> None:
-    """What FFmpeg's TLS does on its own (documented in the README): with tls_verify=1 and
-    ca_file it refuses a certificate from another CA, but accepts a certificate of the right CA
-    issued for another host name. The host name is checked by the pre-flight (check_tls)."""
-    assert tls_server.ca_file is not None
-    other_ca, _ = make_ca(tmp_path, "unrelated CA")
-    creds = _good(tls_server)
-    assert _ffmpeg_opens(tls_server.url, creds, tls_server.ca_file)
-    assert not _ffmpeg_opens(tls_server.url, creds, other_ca)
-    with RtspTestServer(
-        clip, tmp_path / "wrong-name", tls=True, cert_names=("elsewhere.example",)
-    ) as srv:
-        assert srv.ca_file is not None
-        assert _ffmpeg_opens(srv.url, _good(srv), srv.ca_file)  # FFmpeg: no host name check
-        with pytest.raises(CaptureOpenError) as info:
-            open_source(_spec(srv, _good(srv)))  # edge-gate: the pre-flight refuses it
-        assert info.value.failure is CaptureFailure.TLS_FAILED

@@ -6,11 +6,9 @@ connects, this module sends one ``DESCRIBE`` (Basic or Digest authentication, as
 asks) and maps the outcome to a :class:`CaptureFailure`.
 
 The DESCRIBE runs only after the backend failed (some servers, GStreamer's among them, answer
-503 to a DESCRIBE that races the teardown of a previous one). For ``rtsps://``, ``check_tls``
-runs before every open and does what FFmpeg's TLS layer does not: it checks the certificate's
-host name (Python ``ssl`` with ``check_hostname``) against the configured CA bundle. FFmpeg then
-connects again and verifies the certificate chain against the same bundle (``tls_verify=1``,
-``ca_file``), but not the host name; see the README's "What rtsps verifies".
+503 to a DESCRIBE that races the teardown of a previous one). For ``rtsps://``,
+``open_verified`` makes the connection the stream itself runs over (see ``tls_relay``): chain
+and host name verified by Python ``ssl`` against the configured CA bundle.
 """
 
 from __future__ import annotations
@@ -157,9 +155,20 @@ def _connect(url: str, timeout_s: float, tls: TlsSettings | None) -> socket.sock
         raise
 
 
-def check_tls(url: str, *, timeout_s: float, tls: TlsSettings | None = None) -> CheckResult:
-    """Connect and complete a verified TLS handshake (chain and host name); nothing is sent."""
-    return _guarded(lambda: _handshake_only(url, timeout_s, tls), timeout_s)
+def open_verified(
+    url: str, *, timeout_s: float, tls: TlsSettings | None = None
+) -> tuple[socket.socket | None, CheckResult]:
+    """Connect and complete a verified TLS handshake (chain and host name); nothing is sent.
+
+    Returns the open connection, or ``None`` and the classified failure."""
+    opened: list[socket.socket] = []
+
+    def run() -> CheckResult:
+        opened.append(_connect(url, timeout_s, tls))
+        return CheckResult(None)
+
+    result = _guarded(run, timeout_s)
+    return (opened[0] if opened else None), result
 
 
 def check_rtsp(
@@ -185,11 +194,6 @@ def check_rtsp(
         return CheckResult(failure, f"RTSP {status}" if failure else "")
 
     return _guarded(run, timeout_s)
-
-
-def _handshake_only(url: str, timeout_s: float, tls: TlsSettings | None) -> CheckResult:
-    with _connect(url, timeout_s, tls):
-        return CheckResult(None)
 
 
 def _guarded(run: Callable[[], CheckResult], timeout_s: float) -> CheckResult:

@@ -24,7 +24,8 @@ from numpy.typing import NDArray
 
 from edge_gate.capture.failure import CaptureFailure, CaptureOpenError
 from edge_gate.capture.frame import Frame, fit_within
-from edge_gate.capture.rtsp_check import CheckResult, TlsSettings, check_rtsp, check_tls
+from edge_gate.capture.rtsp_check import CheckResult, TlsSettings, check_rtsp
+from edge_gate.capture.tls_relay import TlsRelay
 from edge_gate.capture.url import (
     SourceKind,
     SourceLocation,
@@ -48,7 +49,6 @@ __all__ = [
 ]
 
 FFMPEG_OPTIONS_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
-SYSTEM_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 # TCP interleaved transport (no UDP ports through NAT/firewalls, no lost packets = no smeared
 # key frames); a short stream analysis (H.264 parameters come in the SDP) so that opening takes
 # ~0.1 s instead of ~1.9 s; the first picture then waits only for the camera's next key frame.
@@ -202,32 +202,24 @@ class RtspSource(_CvSource):
     @classmethod
     def open(cls, spec: SourceSpec) -> RtspSource:
         url = spec.location.target
-        secure = spec.location.kind is SourceKind.RTSPS
         creds = spec.credentials
         where = spec.redacted_url
-        if secure:
-            _raise_if_failed(check_tls(url, timeout_s=spec.open_timeout_s, tls=spec.tls), spec)
-        options = _FFMPEG_BASE_OPTIONS + (_tls_options(spec.tls) if secure else "")
-        full_url = with_credentials(url, creds.username, creds.password) if creds else url
-        params = [
-            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
-            int(spec.open_timeout_s * 1000),
-            cv2.CAP_PROP_READ_TIMEOUT_MSEC,
-            max(100, int(spec.read_timeout_s * 1000 / _OPENCV_READ_ATTEMPTS)),
-        ]
-        with cls._env_lock:
-            previous = os.environ.get(FFMPEG_OPTIONS_ENV)
-            os.environ[FFMPEG_OPTIONS_ENV] = options
-            try:
-                cap = cv2.VideoCapture(full_url, cv2.CAP_FFMPEG, params)
-            finally:
-                if previous is None:
-                    os.environ.pop(FFMPEG_OPTIONS_ENV, None)
-                else:
-                    os.environ[FFMPEG_OPTIONS_ENV] = previous
-        del full_url
+        relay: TlsRelay | None = None
+        ffmpeg_url = url
+        if spec.location.kind is SourceKind.RTSPS:
+            # FFmpeg would not check the host name: it gets a loopback relay of our verified TLS
+            relay = TlsRelay.open(url, spec.tls, spec.open_timeout_s)
+            ffmpeg_url = relay.local_url
+        try:
+            cap = cls._open_ffmpeg(spec, ffmpeg_url)
+        except BaseException:
+            if relay is not None:
+                relay.close()
+            raise
         if not cap.isOpened():
             cap.release()
+            if relay is not None:
+                relay.close()
             # FFmpeg says only "failed": ask the camera ourselves to tell the installer why
             check = check_rtsp(
                 url,
@@ -241,11 +233,35 @@ class RtspSource(_CvSource):
                 CaptureFailure.OPEN_FAILED, f"{where}: FFmpeg could not open the stream"
             )
         source = cls(cap, where, (spec.width, spec.height))
+        source._relay = relay
         # OpenCV cannot change the read timeout after open, and the first picture waits for
         # the camera's next key frame (often 1-4 s): give it the open budget as well
         source._first_frame_deadline_s = time.monotonic() + spec.open_timeout_s
         return source
 
+    @classmethod
+    def _open_ffmpeg(cls, spec: SourceSpec, url: str) -> cv2.VideoCapture:
+        creds = spec.credentials
+        full_url = with_credentials(url, creds.username, creds.password) if creds else url
+        params = [
+            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+            int(spec.open_timeout_s * 1000),
+            cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+            max(100, int(spec.read_timeout_s * 1000 / _OPENCV_READ_ATTEMPTS)),
+        ]
+        with cls._env_lock:
+            previous = os.environ.get(FFMPEG_OPTIONS_ENV)
+            os.environ[FFMPEG_OPTIONS_ENV] = _FFMPEG_BASE_OPTIONS
+            try:
+                return cv2.VideoCapture(full_url, cv2.CAP_FFMPEG, params)
+            finally:
+                if previous is None:
+                    os.environ.pop(FFMPEG_OPTIONS_ENV, None)
+                else:
+                    os.environ[FFMPEG_OPTIONS_ENV] = previous
+                del full_url
+
+    _relay: TlsRelay | None = None
     _first_frame_deadline_s: float | None = None
 
     def read(self) -> Image | None:
@@ -257,21 +273,16 @@ class RtspSource(_CvSource):
         self._first_frame_deadline_s = None
         return image
 
+    def close(self) -> None:
+        super().close()
+        if self._relay is not None:
+            self._relay.close()
+
 
 def _raise_if_failed(check: CheckResult, spec: SourceSpec) -> None:
     if check.failure is not None:
         detail = redact(f"{spec.redacted_url}: {check.detail}", spec.secrets())
         raise CaptureOpenError(check.failure, detail)
-
-
-def _tls_options(tls: TlsSettings) -> str:
-    ca = tls.ca_file if tls.ca_file is not None else SYSTEM_CA_BUNDLE
-    text = str(ca)
-    if any(ch in text for ch in "|;"):
-        raise ConfigError(f"camera.ca_file: {text} may not contain '|' or ';'")
-    if not Path(text).is_file():
-        raise CaptureOpenError(CaptureFailure.TLS_FAILED, f"CA bundle {text} not found")
-    return f"|tls_verify;1|ca_file;{text}"
 
 
 class V4l2Source(_CvSource):

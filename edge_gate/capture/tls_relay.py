@@ -1,0 +1,121 @@
+"""rtsps: the stream runs over a TLS connection that Python verified (chain *and* host name).
+
+FFmpeg's OpenSSL layer, as bundled with OpenCV, checks a camera certificate's chain against
+``ca_file`` but not its host name, so any certificate from the same CA would do for a
+man-in-the-middle. A separate verified handshake before FFmpeg connects does not close that gap
+(the second connection is not the checked one). Instead, edge-gate opens the one connection
+itself with Python ``ssl`` (``CERT_REQUIRED`` + ``check_hostname``, the configured CA bundle and
+``tls_server_name``) and relays it to FFmpeg, which speaks plain RTSP-over-TCP (media interleaved)
+to a one-shot listener on 127.0.0.1. The listener takes exactly one connection and closes; the
+relay ends when either side closes, when :meth:`TlsRelay.close` is called, or on an I/O error.
+
+Cost: one thread per rtsps camera copying a few Mbit/s; a camera that freezes shows up in FFmpeg
+as a read timeout exactly as with a plain connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import ssl
+import threading
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+from edge_gate.capture.failure import CaptureFailure, CaptureOpenError
+from edge_gate.capture.rtsp_check import TlsSettings, open_verified
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 65536
+POLL_S = 0.2  # how often the relay thread looks at its stop flag
+IO_TIMEOUT_S = 5.0  # a TLS record that never completes, or FFmpeg that stops reading
+
+
+class TlsRelay:
+    """One verified TLS connection to a camera, offered once as plain TCP on loopback."""
+
+    def __init__(self, upstream: socket.socket, camera_url: str, accept_timeout_s: float) -> None:
+        self._upstream = upstream
+        self._listener = socket.create_server(("127.0.0.1", 0), backlog=1)
+        self._listener.settimeout(POLL_S)
+        self._port = int(self._listener.getsockname()[1])
+        self._camera_url = camera_url
+        self._accept_deadline_s = time.monotonic() + accept_timeout_s
+        self._stop = threading.Event()
+        self.bytes_down = 0  # camera → FFmpeg
+        self.bytes_up = 0  # FFmpeg → camera
+        self._thread = threading.Thread(target=self._run, name="rtsps-relay", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def open(cls, url: str, tls: TlsSettings, timeout_s: float) -> TlsRelay:
+        """Connect and verify; raise :class:`CaptureOpenError` (TLS_FAILED, TIMEOUT, …)."""
+        sock, result = open_verified(url, timeout_s=timeout_s, tls=tls)
+        if sock is None:
+            raise CaptureOpenError(result.failure or CaptureFailure.OPEN_FAILED, result.detail)
+        try:
+            return cls(sock, url, accept_timeout_s=timeout_s)
+        except BaseException:
+            sock.close()
+            raise
+
+    @property
+    def local_url(self) -> str:
+        """The camera URL with scheme ``rtsp`` and the relay's loopback address (path kept)."""
+        parts = urlsplit(self._camera_url)
+        return urlunsplit(("rtsp", f"127.0.0.1:{self._port}", parts.path, parts.query, ""))
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def close(self, timeout_s: float = 2.0) -> None:
+        """Stop relaying and close both connections (idempotent)."""
+        self._stop.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        try:
+            local = self._accept_one()
+            if local is None:
+                return
+            with local:
+                self._pump(local)
+        except OSError as e:  # a reset, a TLS alert or a timeout: FFmpeg sees the end of stream
+            log.debug("camera.tls_relay_ended", extra={"EG_REASON": type(e).__name__})
+        finally:
+            self._listener.close()
+            self._upstream.close()
+
+    def _accept_one(self) -> socket.socket | None:
+        while not self._stop.is_set() and time.monotonic() < self._accept_deadline_s:
+            try:
+                local, _peer = self._listener.accept()
+            except TimeoutError:
+                continue
+            self._listener.close()  # one connection only: nobody else on the box gets the stream
+            local.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return local
+        return None
+
+    def _pump(self, local: socket.socket) -> None:
+        up = self._upstream
+        up.settimeout(IO_TIMEOUT_S)
+        local.settimeout(IO_TIMEOUT_S)
+        while not self._stop.is_set():
+            # decrypted bytes already inside the SSL object do not make the socket readable
+            pending = isinstance(up, ssl.SSLSocket) and up.pending() > 0
+            ready = [up] if pending else select.select([local, up], [], [], POLL_S)[0]
+            for sock in ready:
+                data = sock.recv(CHUNK_BYTES)
+                if not data:
+                    return
+                if sock is up:
+                    local.sendall(data)
+                    self.bytes_down += len(data)
+                else:
+                    up.sendall(data)
+                    self.bytes_up += len(data)
