@@ -37,7 +37,7 @@ def _cfg(tmp_path: Path, **kw: object) -> MqttConfig:
         "port": 1,  # nothing listens: these tests never start the publisher
     }
     values.update(kw)
-    return MqttConfig(**values)  # type: ignore[arg-type]
+    return MqttConfig(**values)
 
 
 def test_outbox_is_wal_full_sync_and_private(tmp_path: Path) -> None:

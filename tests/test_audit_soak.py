@@ -62,7 +62,10 @@ def test_ten_thousand_events_survive_restarts_and_sigkill(tmp_path: Path) -> Non
             return subprocess.Popen(args, env=env)
 
         with DeskSubscriber(broker) as desk:
-            received = lambda: len(_unique(desk.snapshot()))  # noqa: E731
+
+            def received() -> int:
+                return len(_unique(desk.snapshot()))
+
             first = producer(TOTAL)
             restarts = 0
             for threshold in (1500, 3000):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from edge_gate.decision.policy import (
+    Decision,
     DecisionPolicy,
     DenyReason,
     Observation,
@@ -39,7 +40,7 @@ def obs(
     )
 
 
-def feed(policy: DecisionPolicy, observations: list[Observation]) -> list:
+def feed(policy: DecisionPolicy, observations: list[Observation]) -> list[Decision]:
     return [d for o in observations if (d := policy.observe(o)) is not None]
 
 

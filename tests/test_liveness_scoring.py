@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -20,7 +22,7 @@ from edge_gate.liveness.types import FrameEvidence
 FPS = 15.0
 
 
-def _window(n: int, **kw: float) -> list[FrameEvidence]:
+def _window(n: int, **kw: Any) -> list[FrameEvidence]:
     out = [FrameEvidence(0.0, measured=False)]
     out += [FrameEvidence(i / FPS, measured=True, face_px=120.0, **kw) for i in range(1, n)]
     return out

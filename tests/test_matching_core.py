@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numpy.typing import NDArray
 
 from edge_gate.gallery.calibration import (
     calibrate,
@@ -31,7 +32,7 @@ def _unit(rng: np.random.Generator, n: int, dim: int = DIM) -> np.ndarray:
     return out
 
 
-def _basis(i: int, dim: int = DIM) -> np.ndarray:
+def _basis(i: int, dim: int = DIM) -> NDArray[np.float32]:
     v = np.zeros(dim, np.float32)
     v[i] = 1.0
     return v
@@ -52,7 +53,7 @@ def test_best_template_per_identity_wins() -> None:
 def test_below_threshold_is_unknown_but_reports_best() -> None:
     """Below the threshold the decision is UNKNOWN, best_user_id still says who was closest."""
     g = TemplateMatrix(["u_a", "u_b"], [_basis(0)[None], _basis(1)[None]], DIM)
-    probe = _basis(0) * 0.5 + _basis(3) * 0.866
+    probe = (_basis(0) * 0.5 + _basis(3) * 0.866).astype(np.float32)
     r = match(g, probe, threshold=0.6, margin=0.0)
     assert r.decision is MatchDecision.UNKNOWN
     assert r.user_id is None
@@ -62,7 +63,7 @@ def test_below_threshold_is_unknown_but_reports_best() -> None:
 def test_margin_rejects_a_face_close_to_two_people() -> None:
     """Close to two identities at once (within the margin) → UNKNOWN even above threshold."""
     g = TemplateMatrix(["u_a", "u_b"], [_basis(0)[None], _basis(1)[None]], DIM)
-    probe = _basis(0) + _basis(1) * 0.95
+    probe = (_basis(0) + _basis(1) * 0.95).astype(np.float32)
     r = match(g, probe, threshold=0.5, margin=0.05)
     assert r.score >= 0.5
     assert r.margin < 0.05
@@ -125,7 +126,9 @@ def test_matches_brute_force(seed: int, counts: list[int], threshold: float, mar
 def test_top_two_ties_are_deterministic() -> None:
     """Equal scores resolve to the lower index first."""
     idx, best, second = top_two(np.array([0.3, 0.7, 0.7], np.float32))
-    assert (idx, best, second) == (1, pytest.approx(0.7), pytest.approx(0.7))
+    assert idx == 1
+    assert best == pytest.approx(0.7)
+    assert second == pytest.approx(0.7)
     assert decide(["a", "b", "c"], np.array([0.3, 0.7, 0.7], np.float32), 0.5, 0.01).user_id is None
 
 
