@@ -20,11 +20,11 @@ from edge_gate.audit.localbroker import (
     MosquittoBroker,
     Pki,
     Received,
-    free_port,
     make_pki,
     mosquitto_broker,
 )
 from edge_gate.audit.localbroker import gateway_config as mqtt_config
+from edge_gate.devpki import free_port
 
 __all__ = [
     "DeskSubscriber",

@@ -13,34 +13,21 @@ are made with ``cryptography``; nothing is downloaded.
 from __future__ import annotations
 
 import contextlib
-import datetime
-import ipaddress
 import os
 import secrets
 import selectors
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from edge_gate.devpki import CA, new_ca, new_leaf, write_cert, write_key
 
 REPO = Path(__file__).resolve().parent.parent
 SERVER_SCRIPT = REPO / "deploy" / "rtsp_test_server.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
 START_TIMEOUT_S = 20.0
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _write_private(path: Path, data: bytes) -> Path:
@@ -50,82 +37,23 @@ def _write_private(path: Path, data: bytes) -> Path:
     return path
 
 
-def make_ca(
-    workdir: Path, name: str = "edge-gate test CA"
-) -> tuple[Path, ec.EllipticCurvePrivateKey]:
-    """A self-signed CA certificate (PEM file) and its key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
-    )
+def make_ca(workdir: Path, name: str = "edge-gate test CA") -> tuple[Path, CA]:
+    """A self-signed CA: its certificate as a PEM file, and the CA itself for signing."""
+    ca = new_ca(name)
     path = workdir / f"{name.replace(' ', '_')}.pem"
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return path, key
+    write_cert(path, ca[0])
+    return path, ca
 
 
 def make_server_cert(
-    workdir: Path,
-    ca_file: Path,
-    ca_key: ec.EllipticCurvePrivateKey,
-    names: tuple[str, ...] = ("localhost", "127.0.0.1"),
+    workdir: Path, ca: CA, names: tuple[str, ...] = ("localhost", "127.0.0.1")
 ) -> tuple[Path, Path]:
-    """A server certificate for ``names`` (DNS names or IPs) signed by the CA; (cert, key)."""
-    ca_cert = x509.load_pem_x509_certificate(ca_file.read_bytes())
-    key = ec.generate_private_key(ec.SECP256R1())
-    sans: list[x509.GeneralName] = []
-    for n in names:
-        try:
-            sans.append(x509.IPAddress(ipaddress.ip_address(n)))
-        except ValueError:
-            sans.append(x509.DNSName(n))
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
+    """A server certificate for ``names`` (DNS names or IPs) signed by ``ca``; (cert, key)."""
+    cert, key = new_leaf(names[0], ca, server_names=names)
     stem = "_".join(names).replace(".", "-")
-    cert_path = workdir / f"server_{stem}.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path = _write_private(
-        workdir / f"server_{stem}.key",
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
+    cert_path, key_path = workdir / f"server_{stem}.pem", workdir / f"server_{stem}.key"
+    write_cert(cert_path, cert)
+    write_key(key_path, key)
     return cert_path, key_path
 
 
@@ -141,7 +69,7 @@ class RtspTestServer:
         password: str | None = None,
         tls: bool = False,
         cert_names: tuple[str, ...] = ("localhost", "127.0.0.1"),
-        ca: tuple[Path, ec.EllipticCurvePrivateKey] | None = None,
+        ca: tuple[Path, CA] | None = None,
         width: int = 0,
         height: int = 0,
         fps: int = 15,
@@ -166,8 +94,8 @@ class RtspTestServer:
         self.ca_file: Path | None = None
         self._cert: tuple[Path, Path] | None = None
         if tls:
-            self.ca_file, ca_key = ca or make_ca(workdir)
-            self._cert = make_server_cert(workdir, self.ca_file, ca_key, cert_names)
+            self.ca_file, signer = ca or make_ca(workdir)
+            self._cert = make_server_cert(workdir, signer, cert_names)
         self.log_file = workdir / f"rtsp_server_{id(self):x}.log"
         self._proc: subprocess.Popen[bytes] | None = None
         self.ready_at_s: float | None = None

@@ -28,8 +28,6 @@ Persistence is on (sessions and queued QoS 1 messages survive ``restart()``).
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import ipaddress
 import os
 import pwd
 import secrets
@@ -45,112 +43,13 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_gate.config.mqtt import MqttConfig
+from edge_gate.devpki import free_port, new_ca, new_leaf, write_cert, write_key
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 MOSQUITTO_USERDB_TOOL = "/usr/bin/mosquitto_passwd"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    path.write_bytes(pem)
-    path.chmod(0o600)
-
-
-def _write_cert(path: Path, cert: x509.Certificate) -> None:
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _ca(cn: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = _key()
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(cn))
-        .issuer_name(_name(cn))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return cert, key
-
-
-def _leaf(
-    cn: str,
-    ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey],
-    *,
-    server_names: tuple[str, ...] = (),
-) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = _key()
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(cn))
-        .issuer_name(ca[0].subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca[1].public_key()), critical=False
-        )
-    )
-    if server_names:
-        alt: list[x509.GeneralName] = []
-        for n in server_names:
-            try:
-                alt.append(x509.IPAddress(ipaddress.ip_address(n)))
-            except ValueError:
-                alt.append(x509.DNSName(n))
-        builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False)
-        eku = [ExtendedKeyUsageOID.SERVER_AUTH]
-    else:
-        eku = [ExtendedKeyUsageOID.CLIENT_AUTH]
-    builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
-    return builder.sign(ca[1], hashes.SHA256()), key
 
 
 @dataclass(frozen=True)
@@ -172,11 +71,11 @@ def make_pki(
 ) -> Pki:
     """A CA, a broker certificate, a gateway client certificate and rogue counterparts."""
     directory.mkdir(parents=True, exist_ok=True)
-    ca = _ca("edge-gate test CA")
-    rogue = _ca("rogue CA")
-    server = _leaf("mosquitto", ca, server_names=server_names)
-    client = _leaf(gateway_id, ca)
-    rogue_client = _leaf(gateway_id, rogue)
+    ca = new_ca("edge-gate test CA")
+    rogue = new_ca("rogue CA")
+    server = new_leaf("mosquitto", ca, server_names=server_names)
+    client = new_leaf(gateway_id, ca)
+    rogue_client = new_leaf(gateway_id, rogue)
     pki = Pki(
         ca=directory / "ca.crt",
         server_cert=directory / "server.crt",
@@ -187,14 +86,14 @@ def make_pki(
         rogue_client_cert=directory / "rogue-client.crt",
         rogue_client_key=directory / "rogue-client.key",
     )
-    _write_cert(pki.ca, ca[0])
-    _write_cert(pki.rogue_ca, rogue[0])
-    _write_cert(pki.server_cert, server[0])
-    _write_key(pki.server_key, server[1])
-    _write_cert(pki.client_cert, client[0])
-    _write_key(pki.client_key, client[1])
-    _write_cert(pki.rogue_client_cert, rogue_client[0])
-    _write_key(pki.rogue_client_key, rogue_client[1])
+    write_cert(pki.ca, ca[0])
+    write_cert(pki.rogue_ca, rogue[0])
+    write_cert(pki.server_cert, server[0])
+    write_key(pki.server_key, server[1])
+    write_cert(pki.client_cert, client[0])
+    write_key(pki.client_key, client[1])
+    write_cert(pki.rogue_client_cert, rogue_client[0])
+    write_key(pki.rogue_client_key, rogue_client[1])
     return pki
 
 

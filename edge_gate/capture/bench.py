@@ -12,7 +12,6 @@ import contextlib
 import os
 import selectors
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from edge_gate.capture.latest import LatestFrame
 from edge_gate.capture.sources import SourceSpec, open_source
 from edge_gate.capture.thread import CaptureThread
 from edge_gate.capture.url import parse_source
+from edge_gate.devpki import free_port
 from edge_gate.errors import CaptureError
 
 DEFAULT_SERVER_SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "rtsp_test_server.py"
@@ -43,15 +43,9 @@ class CaptureBench:
     dropped: int
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def _server(script: Path, clip: Path, width: int, height: int, fps: int) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     argv = [SYSTEM_PYTHON, str(script), "--clip", str(clip), "--port", str(port)]
     argv += ["--width", str(width), "--height", str(height), "--fps", str(fps)]
     proc = subprocess.Popen(  # noqa: S603 - fixed argv of our own script, no shell
