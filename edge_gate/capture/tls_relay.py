@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 65536
 POLL_S = 0.2  # how often the relay thread looks at its stop flag
+RELAY_THREAD_NAME = "rtsps-relay"
 IO_TIMEOUT_S = 5.0  # a TLS record that never completes, or FFmpeg that stops reading
 
 
@@ -46,7 +47,7 @@ class TlsRelay:
         self._stop = threading.Event()
         self.bytes_down = 0  # camera → FFmpeg
         self.bytes_up = 0  # FFmpeg → camera
-        self._thread = threading.Thread(target=self._run, name="rtsps-relay", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=RELAY_THREAD_NAME, daemon=True)
         self._thread.start()
 
     @classmethod

@@ -126,7 +126,11 @@ def _capture_section(ctx: BenchContext) -> dict[str, Any]:
 
     from edge_gate.capture.bench import bench_capture
 
-    return asdict(bench_capture(ctx.cache / "pyfeat" / "WolfgangLanger_Pexels.mp4", seconds=10))
+    clip = ctx.cache / "pyfeat" / "WolfgangLanger_Pexels.mp4"
+    return {
+        "rtsp": asdict(bench_capture(clip, seconds=10)),
+        "rtsps": asdict(bench_capture(clip, seconds=10, tls=True)),
+    }
 
 
 def _liveness_section(ctx: BenchContext) -> dict[str, Any]:
