@@ -8,7 +8,8 @@ PY := $(VENV)/bin/python
 export EDGE_GATE_CACHE ?= $(HOME)/.cache/edge-gate
 PYTEST_ARGS ?=
 
-APT_PACKAGES := mosquitto mosquitto-clients openssl socat pkg-config libsystemd-dev systemd shellcheck \
+APT_PACKAGES := python3-venv python3-dev gcc ca-certificates \
+	mosquitto mosquitto-clients openssl socat pkg-config libsystemd-dev systemd shellcheck \
 	python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-tools \
 	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
 	gstreamer1.0-plugins-ugly gstreamer1.0-libav
