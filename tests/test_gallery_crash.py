@@ -21,7 +21,7 @@ from edge_gate.gallery.keyfile import KeyRing, load_keyring_file, new_key, write
 from edge_gate.gallery.store import GalleryStore
 
 DIM = 128
-FAST_TRIALS = 30  # per operation kind: 2 kinds → 60 kills in the normal suite
+FAST_TRIALS = 50  # per operation kind: 2 kinds → 100 kills in the normal suite
 SLOW_TRIALS = 300
 
 
@@ -49,7 +49,7 @@ def _child(db: Path, key: Path, op: str, ready_w: int) -> None:
         os._exit(3)
 
 
-def _trial(tmp: Path, op: str, rng: random.Random) -> None:
+def _trial(tmp: Path, op: str, rng: random.Random, before: set[tuple[str, str]]) -> None:
     db, key = tmp / "gallery.db", tmp / "gallery.key"
     r, w = os.pipe()
     pid = os.fork()
@@ -71,6 +71,8 @@ def _trial(tmp: Path, op: str, rng: random.Random) -> None:
     for person in loaded.people:
         assert person.n_templates == 2
         assert person.name.startswith("person ")
+    if op == "rotate":  # re-encryption never adds, loses or alters anybody
+        assert {(p.user_id, p.name) for p in loaded.people} == before
 
 
 def _setup(tmp: Path) -> None:
@@ -83,8 +85,11 @@ def _setup(tmp: Path) -> None:
 def _run(tmp_path: Path, op: str, trials: int, seed: int) -> None:
     rng = random.Random(seed)
     _setup(tmp_path)
+    ring = load_keyring_file(tmp_path / "gallery.key")
+    seeded = GalleryStore(tmp_path / "gallery.db", None, ring).load()
+    before = {(p.user_id, p.name) for p in seeded.people}
     for _ in range(trials):
-        _trial(tmp_path, op, rng)
+        _trial(tmp_path, op, rng, before)
     final = GalleryStore(
         tmp_path / "gallery.db", None, load_keyring_file(tmp_path / "gallery.key")
     ).load()
