@@ -19,6 +19,7 @@ import pytest
 from edge_gate.audit.localbroker import DeskSubscriber, MosquittoBroker, mosquitto_broker
 from edge_gate.audit.signing import load_public_key
 from edge_gate.audit.verify import verify_lines
+from edge_gate.capture.url import secret_forms
 from tests.door_rig import DoorRig, NotifyListener, attack_clip, cli, extract_frames
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -121,7 +122,9 @@ def test_stranger_is_denied_and_door_stays_locked(
 def test_relay_unplugged_means_denial_with_reason(
     tmp_path: Path, testdata: Path, broker: MosquittoBroker
 ) -> None:
-    """The relay's USB adapter is pulled while the daemon runs: the grant becomes a denial."""
+    """The relay's USB adapter is pulled while the daemon runs: the grant becomes a denial. The
+    camera is down when the daemon starts: signed camera.lost, then camera.restored, reach the
+    desk in that order, without the camera password."""
     rig = make_rig(tmp_path, testdata, broker, GENUINE)
     assert rig.rtsp is not None
     rig.rtsp.stop()  # nobody at the door yet
@@ -138,6 +141,12 @@ def test_relay_unplugged_means_denial_with_reason(
             events = verified_events(rig, desk)
         denied = of_type(events, "access.denied")
         assert any(e["reason"] == "relay_unavailable" for e in denied), denied
+        lost, restored = of_type(events, "camera.lost"), of_type(events, "camera.restored")
+        assert lost, [e["type"] for e in events]
+        assert restored, [e["type"] for e in events]
+        assert int(str(lost[0]["seq"])) < int(str(restored[0]["seq"]))
+        dump = json.dumps(events)
+        assert all(form not in dump for form in secret_forms(rig.rtsp.password))
         assert of_type(events, "access.granted") == []
         assert rig.relay.of("unlocked") == []
     finally:
