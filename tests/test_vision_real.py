@@ -196,6 +196,10 @@ def test_embed_cli_json_lines(testdata: Path, tmp_path: Path) -> None:
     assert coffee["error"] is None
     assert coffee["faces"] == []
     assert CliRunner().invoke(embed, []).exit_code == 2
+    unknown = CliRunner().invoke(embed, ["--model", "nope", "--config", "/dev/null", "x.jpg"])
+    assert unknown.exit_code == 2
+    assert "unknown model 'nope'" in unknown.output
+    assert "mobilefacenet" in unknown.output  # the known names are listed
 
 
 @pytest.mark.timeout(120)

@@ -20,9 +20,10 @@ import click
 
 from edge_gate.cli.options import config_option, load_or_exit
 from edge_gate.config import VisionConfig, default_config_path
-from edge_gate.errors import EdgeGateError, ImageError
+from edge_gate.errors import EdgeGateError, ImageError, ModelIntegrityError
 from edge_gate.vision.image_io import ImageLimits, load_image
 from edge_gate.vision.pipeline import FacePipeline
+from edge_gate.vision.runtime import load_manifest, resolve_models_dir
 
 EXIT_MODELS = 1
 
@@ -98,6 +99,19 @@ def _print_table(records: list[dict[str, Any]], model_id: str) -> None:
     Console().print(table)
 
 
+def _check_model_name(vision: VisionConfig, model: str) -> None:
+    """An unknown ``--model`` is a usage error (exit 2) naming the known ones; a missing or
+    broken manifest is left to the model loader (exit 1)."""
+    try:
+        manifest = load_manifest(resolve_models_dir(vision.models_dir))
+    except EdgeGateError:
+        return
+    try:
+        manifest.resolve(model)
+    except ModelIntegrityError as e:
+        raise click.BadParameter(str(e), param_hint="--model") from e
+
+
 @click.command("embed")
 @click.option(
     "--model",
@@ -120,6 +134,8 @@ def embed(
 ) -> None:
     """Detect faces in IMAGE files and print boxes, landmarks, quality and embeddings."""
     vision = vision_config(config_path, min_face_px)
+    if model is not None:
+        _check_model_name(vision, model)
     try:
         pipe = FacePipeline.from_config(vision, embedder=model)
     except EdgeGateError as e:
