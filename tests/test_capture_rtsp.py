@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -151,7 +152,8 @@ def test_wrong_password_thread_retries_with_backoff_without_leaking(
 
 def test_slow_consumer_memory_flat_newest_wins(server: RtspTestServer) -> None:
     """A consumer 5x slower than the stream: frames are dropped (counted), each frame it gets is
-    the newest one, and traced memory does not grow."""
+    the newest one, and neither traced (Python) memory nor the process RSS (FFmpeg's native
+    buffers included) grows."""
     slot: LatestFrame[Frame] = LatestFrame()
     spec = _spec(server, _good(server))
     thread = CaptureThread(lambda wait: open_source(spec, wait), slot, description="t")
@@ -160,7 +162,7 @@ def test_slow_consumer_memory_flat_newest_wins(server: RtspTestServer) -> None:
         assert slot.get(10.0) is not None
         tracemalloc.start()
         try:
-            baseline = 0
+            baseline = rss_baseline = 0
             seen: list[int] = []
             for i in range(12):
                 time.sleep(0.3)  # 15 fps stream, ~3 fps consumer
@@ -171,7 +173,9 @@ def test_slow_consumer_memory_flat_newest_wins(server: RtspTestServer) -> None:
                 seen.append(frame.seq)
                 if i == 3:
                     baseline = tracemalloc.get_traced_memory()[0]
+                    rss_baseline = _rss_bytes()
             grown = tracemalloc.get_traced_memory()[0] - baseline
+            rss_grown = _rss_bytes() - rss_baseline
         finally:
             tracemalloc.stop()
     finally:
@@ -179,6 +183,13 @@ def test_slow_consumer_memory_flat_newest_wins(server: RtspTestServer) -> None:
     assert seen == sorted(seen)
     assert slot.stats().dropped >= 20
     assert grown < 2_000_000  # one 640x360 frame is 691 kB; growth would be tens of MB
+    # ~40 frames are decoded meanwhile: keeping them would add ~28 MB of native memory
+    assert rss_grown < 16_000_000, rss_grown  # measured 0.6-1.2 MB
+
+
+def _rss_bytes() -> int:
+    resident_pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return resident_pages * os.sysconf("SC_PAGE_SIZE")
 
 
 def test_server_killed_and_restarted_frames_within_2s(
