@@ -44,22 +44,38 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
         raise
 
 
-def check_private_file(path: Path) -> os.stat_result:
-    """Refuse anything but a regular file that group and others cannot access."""
+def read_private_file(path: Path, max_bytes: int) -> bytes:
+    """Read a secret file, refusing anything but a regular file that group and others cannot
+    access, or one larger than ``max_bytes``.
+
+    The checks look at the opened file (``fstat``), not the path, so the file cannot be swapped
+    between the check and the read; ``O_NONBLOCK`` keeps a FIFO planted there from hanging us.
+    """
     try:
-        st = os.stat(path, follow_symlinks=True)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
     except FileNotFoundError as e:
         raise SecretFileError(f"{path}: no such file") from e
     except PermissionError as e:
         raise SecretFileError(f"{path}: permission denied") from e
-    if not stat.S_ISREG(st.st_mode):
-        raise SecretFileError(f"{path}: not a regular file")
-    if st.st_mode & 0o077:
-        raise SecretFileError(
-            f"{path}: mode {stat.S_IMODE(st.st_mode):04o} is too open; "
-            f"it must not be readable by group or others (chmod 600 {path})"
-        )
-    return st
+    except OSError as e:
+        raise SecretFileError(f"{path}: cannot open ({e.strerror})") from e
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SecretFileError(f"{path}: not a regular file")
+        if st.st_mode & 0o077:
+            raise SecretFileError(
+                f"{path}: mode {stat.S_IMODE(st.st_mode):04o} is too open; "
+                f"it must not be readable by group or others (chmod 600 {path})"
+            )
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise SecretFileError(f"{path}: larger than {max_bytes} bytes")
+    return data
 
 
 def read_secret(name: str, configured: Path | None, max_bytes: int = 65536) -> bytes:
@@ -77,11 +93,7 @@ def read_secret(name: str, configured: Path | None, max_bytes: int = 65536) -> b
     if not candidates:
         raise SecretFileError(f"secret {name!r}: no credential directory and no file configured")
     chosen = next((p for p in candidates if p.exists()), candidates[-1])
-    check_private_file(chosen)
-    with open(chosen, "rb") as fh:
-        data = fh.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise SecretFileError(f"{chosen}: larger than {max_bytes} bytes")
+    data = read_private_file(chosen, max_bytes)
     if not data:
         raise SecretFileError(f"{chosen}: empty")
     return data

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_gate.errors import SecretFileError
-from edge_gate.fsutil import atomic_write, check_private_file, read_secret
+from edge_gate.fsutil import atomic_write, read_private_file, read_secret
 
 KEY_FORMAT = "edge-gate-gallery-key"
 KEY_VERSION = 1
@@ -115,12 +115,7 @@ def load_keyring(configured: Path | None) -> KeyRing:
 
 def load_keyring_file(path: Path) -> KeyRing:
     """Read the ring from exactly ``path`` (used by rotation, which rewrites that file)."""
-    check_private_file(path)
-    with open(path, "rb") as fh:
-        data = fh.read(16385)
-    if len(data) > 16384:
-        raise SecretFileError(f"{path}: larger than 16384 bytes")
-    return decode_keyring(data, str(path))
+    return decode_keyring(read_private_file(path, max_bytes=16384), str(path))
 
 
 def write_keyring(path: Path, ring: KeyRing) -> None:
