@@ -13,6 +13,9 @@ from hypothesis import strategies as st
 from edge_gate.audit.events import (
     ALL_FIELDS,
     BASE_FIELDS,
+    ELLIPSIS,
+    MAX_EVENT_BYTES,
+    MAX_TEXT_CHARS,
     SIGNATURE_FIELDS,
     EventFieldError,
     EventType,
@@ -21,7 +24,15 @@ from edge_gate.audit.events import (
     decode_event,
     encode_event,
     format_ts,
+    shorten_text,
     uuid7,
+)
+from edge_gate.audit.signing import (
+    EventSigner,
+    VerifyOutcome,
+    generate_signing_key,
+    parse_signing_key,
+    verify_event,
 )
 
 NOW_MS = 1_795_708_443_123
@@ -115,15 +126,68 @@ def test_names_images_embeddings_never_leak_by_default() -> None:
         ({"gateway": "gw 1"}, "gateway"),
         ({"door": "../etc"}, "door"),
         ({"subject": "Alice Example"}, "subject"),
-        ({"reason": "x" * 500}, "reason"),
+        ({"subject": "u-1\n" + "x" * 300}, "subject"),
+        ({"reason": 42}, "reason"),
+        ({"extra": {"detail": b"bytes"}}, "detail"),
         ({"extra": {"score": float("nan")}}, "score"),
         ({"extra": {"frames": -1}}, "frames"),
     ],
 )
 def test_bad_base_fields_are_refused(override: dict[str, object], message: str) -> None:
-    """Programming errors in the base fields raise EventFieldError naming the field."""
+    """Programming errors in the structured fields raise EventFieldError naming the field."""
     with pytest.raises(EventFieldError, match=message):
         _event(**override)
+
+
+def test_long_free_text_is_cleaned_shortened_signed_and_verifies() -> None:
+    """A 5000-char detail with control characters never costs the event: it is cut to the
+    schema's maxLength with a visible ellipsis, control characters are replaced, and the event
+    signs, encodes within the size limit, decodes and verifies."""
+    detail = ("rtsps://cam-7.example:322/live \x00\x1b[31m\tread timeout\r\n" * 100)[:5000]
+    assert len(detail) == 5000
+    built = build_event(
+        event_type=EventType.CAMERA_LOST,
+        seq=3,
+        unix_ms=NOW_MS,
+        rand=bytes(10),
+        gateway="gw1",
+        door="door-1",
+        reason="stall\u200b" + "r" * 400,
+        include_names=True,
+        extra={"detail": detail, "name": "\U0001f600" * 300},
+    )
+    fields = built.fields
+    for name in ("detail", "reason", "name"):
+        text = fields[name]
+        assert isinstance(text, str)
+        assert len(text) == MAX_TEXT_CHARS, name
+        assert text.endswith(ELLIPSIS), name
+        assert text.isprintable(), name
+    assert fields["detail"].startswith(
+        "rtsps://cam-7.example:322/live \ufffd\ufffd[31m read timeout"
+    )
+    assert fields["reason"].startswith("stall\ufffdrrr")
+    key = parse_signing_key(generate_signing_key())
+    signed = EventSigner(key).sign(fields)
+    wire = encode_event(signed)
+    assert len(wire) <= MAX_EVENT_BYTES  # 4-byte characters in name: still within the limit
+    decoded = decode_event(wire)
+    assert decoded == signed
+    assert verify_event(decoded, key.public_key()) is VerifyOutcome.VALID
+
+
+@given(st.text(max_size=600))
+def test_shorten_text_always_fits_the_schema(text: str) -> None:
+    """Any text (controls, surrogates, emoji) comes out printable, UTF-8 encodable and within
+    MAX_TEXT_CHARS; short printable text is kept unchanged."""
+    out = shorten_text(text)
+    assert len(out) <= MAX_TEXT_CHARS
+    assert out.isprintable()
+    out.encode("utf-8")
+    if len(text) <= MAX_TEXT_CHARS and text.isprintable():
+        assert out == text
+    if len(text) > MAX_TEXT_CHARS:
+        assert out.endswith(ELLIPSIS)
 
 
 def test_security_classification() -> None:
@@ -211,3 +275,5 @@ def test_schema_file_matches_the_model() -> None:
     assert set(schema["required"]) == set(BASE_FIELDS) | set(SIGNATURE_FIELDS)
     assert schema["properties"]["type"]["enum"] == [t.value for t in EventType]
     assert schema["properties"]["v"]["const"] == 1
+    for key in ("reason", "detail", "name"):  # what shorten_text guarantees
+        assert schema["properties"][key]["maxLength"] == MAX_TEXT_CHARS

@@ -158,15 +158,19 @@ def test_client_cert_from_another_ca_is_rejected_then_events_flow(
         cert_file=broker.pki.rogue_client_cert,
         key_file=broker.pki.rogue_client_key,
     )
+    gateway_session = f"u'{broker.gateway_id}')"  # mosquitto's "New client connected" line
     with DeskSubscriber(broker) as desk:
         _refused(rogue, "broker_refused")
         assert desk.events() == []
-        assert "rogue" not in broker.log() or True
+        refused_log = broker.log()
+        assert "certificate verify failed" in refused_log  # the broker refused it in TLS...
+        assert gateway_session not in refused_log  # ...so no MQTT session was ever opened
         trail = AuditTrail.from_config(mqtt_config(broker, tmp_path), publisher_options=FAST)
         trail.start()
         assert trail.flush(15)
         trail.stop(5)
         assert desk.wait_for(lambda ms: unique_seqs(ms) == [1, 2], 10)
+        assert gateway_session in broker.log()  # the same check sees the proper certificate's
 
 
 def test_acl_refusal_keeps_events_queued(broker: MosquittoBroker, tmp_path: Path) -> None:

@@ -14,7 +14,12 @@ import pytest
 
 from edge_gate.audit.events import decode_event
 from edge_gate.audit.outbox import Outbox, OutboxEntry
-from edge_gate.audit.signing import VerifyOutcome, generate_signing_key, verify_event
+from edge_gate.audit.signing import (
+    VerifyOutcome,
+    generate_signing_key,
+    load_signing_key,
+    verify_event,
+)
 from edge_gate.audit.trail import AuditTrail
 from edge_gate.config.mqtt import MqttConfig
 from edge_gate.fsutil import atomic_write
@@ -161,11 +166,42 @@ def test_trail_without_publisher_stores_signed_events(tmp_path: Path) -> None:
     assert trail.emit("gallery.revoked", door=None, subject="u-9") == 2
     rows = trail.outbox.pending()
     trail.close()
-    from edge_gate.audit.signing import load_signing_key
-
     pub = load_signing_key(cfg.signing_key_file).public_key()
     for row in rows:
         assert verify_event(decode_event(row.payload), pub) is VerifyOutcome.VALID
+
+
+def test_emit_stores_an_event_with_a_long_detail(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A camera.lost whose detail (redacted rtsps URL + reason, ~240 chars) and a service event
+    with a multi-line exception text exceed the text limit: both are stored, shortened and
+    signed, not lost to audit.emit_failed."""
+    cfg = _cfg(tmp_path)
+    url = "rtsps://cam-entrance-north.site-berlin-3.example.internal:322/axis-media/media.amp"
+    detail = (
+        f"{url}?videocodec=h264&resolution=1920x1080&fps=15&streamprofile=edge-gate-recognition: "
+        "TLS handshake failed: certificate verify failed: unable to get local issuer certificate "
+        "(read timeout after 5.0 s)"
+    )
+    assert len(detail) > 200
+    trail = AuditTrail.from_config(cfg)
+    assert trail.emit("camera.lost", door="door-1", reason="open_failed", detail=detail) == 1
+    error = "Traceback (most recent call last):\n" + "  File x, line 1\n" * 100
+    assert trail.emit("service.stopping", door=None, reason="startup_failed", detail=error) == 2
+    rows = trail.outbox.pending()
+    trail.close()
+    assert trail.stats().emit_failures == 0
+    assert "audit.emit_failed" not in [r.getMessage() for r in caplog.records]
+    assert [r.seq for r in rows] == [1, 2]
+    pub = load_signing_key(cfg.signing_key_file).public_key()
+    lost, stopping = (decode_event(r.payload) for r in rows)
+    assert lost["detail"].startswith(url)
+    assert lost["detail"].endswith("\u2026")
+    assert len(lost["detail"]) == 200
+    assert "\n" not in stopping["detail"]
+    for event in (lost, stopping):
+        assert verify_event(event, pub) is VerifyOutcome.VALID
 
 
 def test_emit_never_raises(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,7 @@ from edge_gate.door.relay_core import EventKind, RelayCore, RelayInputs, RelayPo
 from edge_gate.errors import RelayError, SecretFileError
 
 VECTORS = Path(__file__).parent / "vectors" / "relay" / "vectors.json"
+MAKE_VECTORS = VECTORS.with_name("make_vectors.py")
 SPEC = Path(__file__).resolve().parent.parent / "deploy" / "relay-protocol.md"
 KEY = bytes(range(32))
 
@@ -126,11 +129,29 @@ def test_negative_vectors(vector: dict[str, object]) -> None:
     assert decoded.message is None
 
 
+def test_committed_vectors_are_what_the_generator_makes(tmp_path: Path) -> None:
+    """Running make_vectors.py (isolated: stdlib only, outside the repository) into a temp file
+    gives exactly the committed vectors.json, so the generator, the file and (via the next test)
+    the spec cannot drift apart."""
+    out = tmp_path / "vectors.json"
+    with out.open("wb") as f:
+        subprocess.run(
+            [sys.executable, "-I", str(MAKE_VECTORS)],
+            cwd=tmp_path,
+            stdout=f,
+            check=True,
+            timeout=60,
+        )
+    assert out.read_bytes() == VECTORS.read_bytes()
+
+
 def test_spec_document_contains_vectors() -> None:
     """deploy/relay-protocol.md publishes the same vectors as the JSON file."""
     text = SPEC.read_text()
     for v in _positive() + _negative():
         assert str(v["wire_hex"]) in text, v["name"]
+    for v in _positive():
+        assert f"body {v['body_hex']}" in text, v["name"]
     for t in MsgType:
         row = next(line for line in text.splitlines() if line.startswith(f"| 0x{t.value:02x} "))
         assert t.name in row

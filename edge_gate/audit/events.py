@@ -13,8 +13,13 @@ An event is a flat JSON object. Schema version 1 (``edge_gate/schemas/event.sche
 * ``kid`` (signing key id) and ``sig`` (Ed25519, base64) added by :mod:`edge_gate.audit.signing`.
 
 Anything else (images, embeddings, arbitrary keys) is refused by :func:`build_event`, so it can
-never reach the broker. The signature covers :func:`canonical_bytes` of every field except ``sig``:
-JSON with sorted keys, no whitespace, UTF-8, no NaN/Infinity.
+never reach the broker. Fields with a strict format (``type``, ``seq``, ``gateway``, ``door``,
+``subject``, numbers) are validated and refused when wrong: that is a programming error. Free text
+(``reason``, ``detail``, ``name``) never costs an event: :func:`shorten_text` replaces
+non-printable characters and cuts it to :data:`MAX_TEXT_CHARS` ending in ``…``.
+
+The signature covers :func:`canonical_bytes` of every field except ``sig``: JSON with sorted
+keys, no whitespace, UTF-8, no NaN/Infinity.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ __layer__ = "core"
 SCHEMA_VERSION = 1
 MAX_TEXT_CHARS = 200
 MAX_EVENT_BYTES = 4096
+ELLIPSIS = "\u2026"  # ends free text that was shortened to MAX_TEXT_CHARS
+_REPLACEMENT = "\ufffd"  # stands in for a non-printable character in free text
+_WHITESPACE_CONTROLS = frozenset("\t\n\r\v\f")
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _SUBJECT_RE = re.compile(r"^[A-Za-z0-9_\-.:]{1,64}$")
@@ -132,12 +140,28 @@ def format_ts(unix_ms: int) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{unix_ms % 1000:03d}Z"
 
 
+def shorten_text(value: str, limit: int = MAX_TEXT_CHARS) -> str:
+    """Free text made safe for an event: printable, at most ``limit`` characters.
+
+    Line breaks and tabs become spaces, any other non-printable character (control, format,
+    lone surrogate) becomes U+FFFD; text longer than ``limit`` is cut and ends with
+    :data:`ELLIPSIS`, so a reader sees that it was shortened. The result always satisfies the
+    schema's ``maxLength`` (counted in code points, like ``len``).
+    """
+    if limit < 1:
+        raise ValueError("limit must be >= 1")
+    cleaned = "".join(
+        c if c.isprintable() else " " if c in _WHITESPACE_CONTROLS else _REPLACEMENT for c in value
+    )
+    if len(cleaned) <= limit:
+        return cleaned
+    return cleaned[: limit - len(ELLIPSIS)] + ELLIPSIS
+
+
 def _clean_text(value: object, field: str) -> str:
     if not isinstance(value, str):
         raise EventFieldError(f"{field}: expected text")
-    if len(value) > MAX_TEXT_CHARS or not value.isprintable():
-        raise EventFieldError(f"{field}: at most {MAX_TEXT_CHARS} printable characters")
-    return value
+    return shorten_text(value)
 
 
 def _clean_optional(key: str, value: object) -> object:
@@ -173,7 +197,9 @@ def build_event(
 
     Unknown optional fields (and ``name`` without ``include_names``) are left out and listed in
     ``dropped_fields`` instead of failing, so an audit record is never lost to a stray keyword.
-    Base fields that are wrong raise :class:`EventFieldError`.
+    Free text (``reason``, ``detail``, ``name``) is cleaned and shortened (:func:`shorten_text`),
+    never refused for its content or length. Structured fields that are wrong (type, seq, ids,
+    numbers, non-text where text is expected) raise :class:`EventFieldError`.
     """
     try:
         etype = EventType(event_type)

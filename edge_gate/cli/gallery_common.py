@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
 EXIT_FAILURE = 1
 EXIT_TAMPERED = 65  # EX_DATAERR
-MAX_DETAIL_CHARS = 200
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
@@ -100,9 +99,8 @@ def _audit_tampered(cfg: EdgeGateConfig, message: str) -> None:
         trail = AuditTrail.from_config(cfg.mqtt)
     except EdgeGateError:
         return  # the command fails closed anyway; nothing more to do without the audit key
-    try:
-        detail = "".join(c if c.isprintable() else " " for c in message)[:MAX_DETAIL_CHARS]
-        trail.emit("gallery.tampered", door=None, reason="integrity_check_failed", detail=detail)
+    try:  # build_event cleans and shortens the free-text detail
+        trail.emit("gallery.tampered", door=None, reason="integrity_check_failed", detail=message)
     finally:
         trail.close()
 
