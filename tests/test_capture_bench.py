@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 def test_capture_cpu_at_640x480_15fps(testdata: Path) -> None:
     """Decoding a real 640x480 @ 15 fps stream takes a small share of one core.
 
-    The benchmark reports the real figure (about 2-5 % of one x86 core measured here); the
+    The benchmark reports the real figure (1.4-1.8 % of one x86 core measured here); the
     assertion is loose because the test machine is a loaded 2-core box.
     """
     result = bench_capture(testdata / "pyfeat" / "WolfgangLanger_Pexels.mp4", seconds=4.0)

