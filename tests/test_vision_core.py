@@ -169,10 +169,26 @@ def test_sharpness_drops_with_blur_and_brightness_is_mean() -> None:
     flat = np.full((112, 112, 3), 100, dtype=np.uint8)
     assert quality.laplacian_variance(quality.grey(sharp)) > 1000
     assert quality.laplacian_variance(quality.grey(flat)) == pytest.approx(0)
-    q = quality.measure(Box(0, 0, 80, 100), align.ARCFACE_TEMPLATE_112.astype(F32), flat)
+    q = quality.measure(
+        Box(0, 0, 80, 100), align.ARCFACE_TEMPLATE_112.astype(F32), flat, (112, 112)
+    )
     assert q.brightness == pytest.approx(100, abs=0.5)
     assert q.face_px == 80
     assert q.contrast == pytest.approx(0, abs=1e-3)
+
+
+def test_laplacian_variance_ignores_pixels_next_to_invalid_ones() -> None:
+    """With a validity mask, a step edge into the invalid part does not count; no valid
+    neighbourhood at all gives 0."""
+    rng = np.random.default_rng(1)
+    img = np.zeros((40, 40), dtype=np.float32)
+    img[:, 20:] = rng.normal(120, 2, (40, 20))  # faint texture next to a black band
+    valid = np.zeros((40, 40), dtype=bool)
+    valid[:, 20:] = True
+    assert quality.laplacian_variance(img) > 500  # the step edge dominates
+    alone = quality.laplacian_variance(img[:, 20:])
+    assert quality.laplacian_variance(img, valid) == pytest.approx(alone, rel=1e-5)
+    assert quality.laplacian_variance(img, np.zeros_like(valid)) == 0.0
 
 
 def test_detection_rejects_bad_landmark_shape() -> None:

@@ -37,7 +37,9 @@ class GalleryConfig(Section):
         56, ge=12, le=2000, description="enrollment: shorter box side at least this (px)"
     )
     enroll_min_sharpness: float = Field(
-        40, ge=0, description="enrollment: Laplacian variance of the aligned crop at least this"
+        40,
+        ge=0,
+        description="enrollment: Laplacian variance of the face (frame pixels only) at least this",
     )
     enroll_max_yaw_deg: float = Field(25, gt=0, le=90, description="enrollment: |yaw| at most")
     enroll_max_pitch_deg: float = Field(25, gt=0, le=90, description="enrollment: |pitch| at most")

@@ -92,7 +92,7 @@ def bench_pipeline(pipe: FacePipeline, frames: list[U8], warmup: int = 5) -> dic
         pipe.embed_crops([crop])
         t3 = time.perf_counter()
         aligned = crop if pipe.prep.crop == "aligned" else pipe.align(frame, dets[0])
-        quality.measure(dets[0].box, dets[0].landmarks, aligned)
+        quality.measure(dets[0].box, dets[0].landmarks, aligned, (frame.shape[0], frame.shape[1]))
         t4 = time.perf_counter()
         if i < warmup:
             continue

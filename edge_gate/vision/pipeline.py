@@ -236,7 +236,7 @@ class FacePipeline:
                 box=d.box,
                 score=d.score,
                 landmarks=d.landmarks,
-                quality=quality.measure(d.box, d.landmarks, crop),
+                quality=quality.measure(d.box, d.landmarks, crop, (bgr.shape[0], bgr.shape[1])),
                 embedding=None if vecs is None else vecs[i],
             )
             for i, (d, crop) in enumerate(zip(dets, aligned, strict=True))

@@ -3,22 +3,31 @@
 Used by enrolment (strict gates) and the door loop (looser gates): face size, sharpness,
 pose from the five landmarks, brightness and contrast of the aligned crop.
 
+Sharpness, brightness and contrast count only crop pixels that came from the frame. A face near
+the frame edge warps to a crop with black padding; the step at the padding edge would dominate
+the Laplacian variance (a Gaussian sigma=4 blurred face scored above the gate) and the black
+would darken the brightness. :func:`frame_mask` finds those pixels from the alignment geometry.
+
 Pose angles are geometric estimates from 2-D landmarks (a weak-perspective head model),
 good for "frontal enough?" gates, not for measurement.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 import numpy.typing as npt
 
+from edge_gate.vision.align import similarity_to_template
 from edge_gate.vision.types import Box, Quality
 
 __layer__ = "core"
 
 F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+Mask = npt.NDArray[np.bool_]
 
 NOSE_DEPTH_RATIO = 0.9
 """Nose-tip depth in front of the eye plane relative to half the inter-eye distance."""
@@ -26,6 +35,9 @@ FRONTAL_NOSE_FRACTION = 0.54
 """Nose height between eye line (0) and mouth line (1) of a level face, as MTCNN places it:
 median over the 455 ORL + johns images (0.5425; the ArcFace template's 0.494 would read
 every level face as 5-9 degrees nose-down)."""
+EDGE_MARGIN_PX = 0.5
+"""Frame pixels kept clear of the frame edge, so that no bilinear tap of a counted crop pixel
+reaches the black border (OpenCV rounds warp coordinates to 1/32 px)."""
 
 
 def grey(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
@@ -37,13 +49,62 @@ def grey(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
     return out
 
 
-def laplacian_variance(grey_image: npt.NDArray[np.float32]) -> float:
-    """Variance of the 4-neighbour Laplacian over the interior pixels (focus measure)."""
+def laplacian_variance(grey_image: npt.NDArray[np.float32], valid: Mask | None = None) -> float:
+    """Variance of the 4-neighbour Laplacian over the interior pixels (focus measure).
+
+    With ``valid``, only pixels whose whole 4-neighbourhood is valid count (the mask eroded by
+    one pixel), so no edge of an invalid region enters the measure; 0 when none is left.
+    """
     g = grey_image.astype(np.float32)
     if g.shape[0] < 3 or g.shape[1] < 3:
         return 0.0
     lap = g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:] - 4.0 * g[1:-1, 1:-1]
-    return float(lap.var())
+    if valid is None:
+        return float(lap.var())
+    inner = (
+        valid[1:-1, 1:-1] & valid[:-2, 1:-1] & valid[2:, 1:-1] & valid[1:-1, :-2] & valid[1:-1, 2:]
+    )
+    return float(lap[inner].var()) if inner.any() else 0.0
+
+
+@functools.lru_cache(maxsize=4)
+def _pixel_grid(size_px: int) -> tuple[F64, F64]:
+    cols, rows = np.meshgrid(
+        np.arange(size_px, dtype=np.float64), np.arange(size_px, dtype=np.float64)
+    )
+    cols.setflags(write=False)
+    rows.setflags(write=False)
+    return cols, rows
+
+
+def frame_mask(
+    landmarks: F32, grey_crop: npt.NDArray[np.float32], frame_hw: tuple[int, int]
+) -> Mask:
+    """Pixels of an aligned crop whose bilinear source lies wholly inside the frame.
+
+    The crop is taken to be ``similarity_to_template(landmarks, size)`` applied to the frame (as
+    :meth:`FacePipeline.align` makes it); each crop pixel is mapped back to frame coordinates
+    and kept when it lies inside ``frame_hw`` (height, width) with a margin. A non-square crop
+    is not an aligned crop and is kept whole.
+    """
+    h, w = grey_crop.shape[:2]
+    everything = np.ones((h, w), dtype=np.bool_)
+    if h != w or h == 0:
+        return everything
+    matrix = similarity_to_template(landmarks, w)
+    lin = matrix[:, :2]
+    if abs(float(np.linalg.det(lin))) < 1e-12:
+        return everything
+    inv = np.linalg.inv(lin)
+    cols, rows = _pixel_grid(w)
+    du = cols - matrix[0, 2]
+    dv = rows - matrix[1, 2]
+    fx = inv[0, 0] * du + inv[0, 1] * dv
+    fy = inv[1, 0] * du + inv[1, 1] * dv
+    fh, fw = frame_hw
+    valid: Mask = (fx >= EDGE_MARGIN_PX) & (fy >= EDGE_MARGIN_PX)
+    valid &= (fx <= fw - 1 - EDGE_MARGIN_PX) & (fy <= fh - 1 - EDGE_MARGIN_PX)
+    return valid
 
 
 def pose_from_landmarks(landmarks: F32) -> tuple[float, float, float]:
@@ -66,17 +127,28 @@ def pose_from_landmarks(landmarks: F32) -> tuple[float, float, float]:
     return math.degrees(yaw), math.degrees(pitch), math.degrees(roll)
 
 
-def measure(box: Box, landmarks: F32, aligned_bgr: npt.NDArray[np.uint8]) -> Quality:
-    """All quality measures of one face; ``aligned_bgr`` is its aligned crop (any size)."""
+def measure(
+    box: Box,
+    landmarks: F32,
+    aligned_bgr: npt.NDArray[np.uint8],
+    frame_hw: tuple[int, int],
+) -> Quality:
+    """All quality measures of one face; ``aligned_bgr`` is its aligned crop (any size).
+
+    Sharpness, brightness and contrast use only the pixels of :func:`frame_mask` (``frame_hw``
+    is the source frame's ``(height, width)``); a crop with no such pixel measures 0.
+    """
     g = grey(aligned_bgr)
+    valid = frame_mask(landmarks, g, frame_hw)
+    inside = g[valid]
     yaw, pitch, roll = pose_from_landmarks(landmarks)
     return Quality(
         face_px=float(min(box.width_px, box.height_px)),
         inter_eye_px=float(np.linalg.norm(landmarks[1] - landmarks[0])),
-        sharpness=laplacian_variance(g),
+        sharpness=laplacian_variance(g, valid),
         yaw_deg=yaw,
         pitch_deg=pitch,
         roll_deg=roll,
-        brightness=float(g.mean()),
-        contrast=float(g.std()),
+        brightness=float(inside.mean()) if inside.size else 0.0,
+        contrast=float(inside.std()) if inside.size else 0.0,
     )

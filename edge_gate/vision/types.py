@@ -67,7 +67,7 @@ class Quality:
     inter_eye_px: float
     """Distance between the two eye landmarks in pixels."""
     sharpness: float
-    """Variance of the Laplacian of the grey aligned crop (higher is sharper)."""
+    """Variance of the Laplacian of the grey aligned crop, frame pixels only (higher is sharper)."""
     yaw_deg: float
     """Left/right head turn from landmarks (0 = frontal, + = nose towards image-right)."""
     pitch_deg: float
@@ -75,9 +75,9 @@ class Quality:
     roll_deg: float
     """In-plane rotation of the eye line (+ = clockwise in the image)."""
     brightness: float
-    """Mean grey level of the aligned crop, 0..255."""
+    """Mean grey level of the aligned crop (frame pixels only, no padding), 0..255."""
     contrast: float
-    """Standard deviation of the grey level of the aligned crop."""
+    """Standard deviation of the grey level of the aligned crop (frame pixels only)."""
 
     def as_dict(self) -> dict[str, float]:
         return {
