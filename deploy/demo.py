@@ -51,6 +51,7 @@ def scene(
     rig.rtsp.start()
     before_events = len(desk.events())
     before_unlocks = len(rig.relay.of("unlocked"))
+    before_relay = len(rig.relay.events)
     t0 = time.monotonic()
     rig.start_daemon(extra_args=["--snapshots", str(snaps)])
     wanted = {"access.granted", "access.denied", "liveness.failed"}
@@ -82,9 +83,12 @@ def scene(
         )
     console.print("[dim]security desk (MQTT over mutual TLS, Ed25519 signatures verified):")
     console.print(table)
-    unlocks = rig.relay.events[:]
-    relay_lines = [e for e in unlocks if e.get("event") in {"unlocked", "locked", "rejected"}]
-    console.print(f"[dim]relay controller: {relay_lines[-4:] if relay_lines else 'no activity'}")
+    relay_lines = [
+        e
+        for e in rig.relay.events[before_relay:]
+        if e.get("event") in {"unlocked", "locked", "rejected"}
+    ]
+    console.print(f"[dim]relay controller (this scene): {relay_lines or 'no unlock'}")
     decision = next((e for e in events if e["type"] in wanted), None)
     outcome = decision["type"] if decision else "no decision"
     ok = outcome == expect
