@@ -8,8 +8,10 @@ events are checked by a read-only desk subscriber that verifies every Ed25519 si
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,7 @@ from edge_gate.audit.localbroker import DeskSubscriber, MosquittoBroker, mosquit
 from edge_gate.audit.signing import load_public_key
 from edge_gate.audit.verify import verify_lines
 from edge_gate.capture.url import secret_forms
+from edge_gate.config import load_config
 from tests.door_rig import DoorRig, NotifyListener, attack_clip, cli, extract_frames
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -250,4 +253,78 @@ def test_sighup_reloads_the_gallery(
         assert {e["reason"] for e in of_type(events, "access.denied")} == {"unknown"}
         assert len(rig.relay.of("unlocked")) == 1
     finally:
+        rig.close()
+
+
+def _wait_log(rig: DoorRig, text: str, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if text in rig.daemon_log.read_text(errors="replace"):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _start_with_nobody_at_the_door(rig: DoorRig, notify: NotifyListener) -> None:
+    assert rig.rtsp is not None
+    rig.rtsp.stop()
+    rig.start_relay()
+    rig.start_daemon(notify=notify)
+    assert notify.wait_for("READY=1", 30), rig.daemon_log.read_text()
+
+
+def test_revocation_reaches_the_running_daemon_by_itself(
+    tmp_path: Path, testdata: Path, broker: MosquittoBroker
+) -> None:
+    """`users revoke` while the daemon runs, no signal: the daemon notices the new generation,
+    reloads, and the revoked person is refused at the door."""
+    rig = make_rig(tmp_path, testdata, broker, GENUINE)
+    notify = NotifyListener(tmp_path / "notify.sock")
+    try:
+        with DeskSubscriber(broker, "edge-gate/#") as desk:
+            _start_with_nobody_at_the_door(rig, notify)
+            listing = cli(["users", "list", "--json", "--config", str(rig.config)])
+            user_id = json.loads(listing.splitlines()[0])["user_id"]
+            cli(["users", "revoke", "--config", str(rig.config), user_id])
+            assert _wait_log(rig, "gallery.reloaded", 10), rig.daemon_log.read_text()
+            assert rig.rtsp is not None
+            rig.rtsp.start()  # the revoked person walks up
+            assert wait_events(desk, rig, "access.denied", 40), rig.daemon_log.read_text()
+            events = verified_events(rig, desk)
+        assert of_type(events, "access.granted") == []
+        assert {e["reason"] for e in of_type(events, "access.denied")} <= {"unknown", "not_live"}
+        assert rig.relay.of("unlocked") == []
+    finally:
+        notify.close()
+        rig.close()
+
+
+def test_a_gallery_that_fails_at_reload_lets_nobody_in(
+    tmp_path: Path, testdata: Path, broker: MosquittoBroker
+) -> None:
+    """A record deleted behind the daemon's back, then SIGHUP: the reload fails its integrity
+    check, a signed service.degraded says so, and the enrolled person is no longer let in (the
+    old in-memory copy is not kept)."""
+    rig = make_rig(tmp_path, testdata, broker, GENUINE)
+    notify = NotifyListener(tmp_path / "notify.sock")
+    try:
+        with DeskSubscriber(broker, "edge-gate/#") as desk:
+            _start_with_nobody_at_the_door(rig, notify)
+            db = load_config(rig.config).gallery.db_file
+            with contextlib.closing(sqlite3.connect(db)) as conn:
+                conn.execute("DELETE FROM records")
+                conn.commit()
+            assert rig.daemon is not None
+            rig.daemon.send_signal(signal.SIGHUP)
+            assert wait_events(desk, rig, "service.degraded", 15), rig.daemon_log.read_text()
+            assert rig.rtsp is not None
+            rig.rtsp.start()  # the (formerly) enrolled person walks up
+            assert wait_events(desk, rig, "access.denied", 40), rig.daemon_log.read_text()
+            events = verified_events(rig, desk)
+        degraded = of_type(events, "service.degraded")
+        assert degraded[0]["reason"] == "gallery_reload_failed"
+        assert of_type(events, "access.granted") == []
+        assert rig.relay.of("unlocked") == []
+    finally:
+        notify.close()
         rig.close()

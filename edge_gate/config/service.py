@@ -18,6 +18,13 @@ class ServiceConfig(Section):
         description="pipeline heartbeat age after which the watchdog stops being pinged",
     )
     shutdown_timeout_s: float = Field(5.0, gt=0, le=60, description="deadline for a graceful stop")
+    gallery_poll_s: float = Field(
+        2.0,
+        gt=0,
+        le=60,
+        description="how often the gallery's generation file is checked; an enroll, revoke or "
+        "rename by the admin CLI takes effect at the door within this time",
+    )
     snapshot_dir: Path | None = Field(
         None, description="write annotated PNG snapshots of decisions here (opt in: contains faces)"
     )

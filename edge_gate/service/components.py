@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,7 +13,7 @@ from edge_gate.config import EdgeGateConfig
 from edge_gate.errors import GalleryError
 from edge_gate.gallery.loaded import LoadedGallery
 from edge_gate.gallery.matching import MatchResult, TemplateMatrix, match
-from edge_gate.gallery.store import store_from_config
+from edge_gate.gallery.store import default_generation_path, store_from_config
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,26 @@ class GalleryMatcher:
         return match(self.matrix, embedding, self.threshold, self.margin)
 
 
+GalleryStamp = tuple[int, int, int] | None
+
+
+def gallery_stamp(cfg: EdgeGateConfig) -> GalleryStamp:
+    """What identifies the gallery's current on-disk state: the generation file's inode, mtime
+    and size (every committed change rewrites it atomically); ``None`` when it is missing."""
+    path = cfg.gallery.generation_file or default_generation_path(cfg.gallery.db_file)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def nobody(cfg: EdgeGateConfig, embedding_size: int) -> GalleryMatcher:
+    """A matcher that matches nobody: what the door uses when the gallery cannot be trusted."""
+    empty = TemplateMatrix([], [], embedding_size)
+    return GalleryMatcher(empty, cfg.gallery.threshold, cfg.gallery.margin, 0)
+
+
 def load_gallery(cfg: EdgeGateConfig, embedder_id: str, embedding_size: int) -> GalleryMatcher:
     """Decrypt and verify the gallery; refuse one made with a different embedder."""
     store = store_from_config(cfg.gallery)
@@ -43,5 +64,8 @@ def load_gallery(cfg: EdgeGateConfig, embedder_id: str, embedding_size: int) -> 
             f"gallery templates were made with {loaded.model!r} but the configured embedder is "
             f"{embedder_id!r}; re-enroll or set vision.embedder to match"
         )
-    matrix = loaded.matrix if loaded.people else TemplateMatrix([], [], embedding_size)
-    return GalleryMatcher(matrix, cfg.gallery.threshold, cfg.gallery.margin, len(loaded.people))
+    if not loaded.people:
+        return nobody(cfg, embedding_size)
+    return GalleryMatcher(
+        loaded.matrix, cfg.gallery.threshold, cfg.gallery.margin, len(loaded.people)
+    )

@@ -35,7 +35,13 @@ from edge_gate.door.worker import RelayWorker, UnlockCommand
 from edge_gate.errors import EdgeGateError, RelayError
 from edge_gate.gallery.gates import DOOR_LIMITS
 from edge_gate.liveness.estimator import LivenessEstimator
-from edge_gate.service.components import GalleryMatcher, load_gallery
+from edge_gate.service.components import (
+    GalleryMatcher,
+    GalleryStamp,
+    gallery_stamp,
+    load_gallery,
+    nobody,
+)
 from edge_gate.service.frame_processor import FrameProcessor, FrameResult
 from edge_gate.service.notify import Notifier, watchdog_interval_s
 from edge_gate.service.pipeline_thread import Heartbeat, PipelineThread
@@ -74,6 +80,7 @@ class Daemon:
         self.relay: RelayWorker | None = None
         self.pipeline: PipelineThread | None = None
         self.matcher: GalleryMatcher | None = None
+        self._gallery_stamp: GalleryStamp = None
         self.embedder_id = ""
         self.embedding_size = 0
         self.started_s = time.monotonic()
@@ -114,6 +121,7 @@ class Daemon:
         pipe = FacePipeline.from_config(cfg.vision)
         self.embedder_id, self.embedding_size = pipe.embedder_id, pipe.embedding_size
         self.notifier.status("starting: decrypting gallery")
+        self._gallery_stamp = gallery_stamp(cfg)
         self.matcher = load_gallery(cfg, self.embedder_id, self.embedding_size)
         self.notifier.status("starting: relay handshake")
         client = RelayClient(
@@ -271,11 +279,16 @@ class Daemon:
         tick_s = min(0.5, interval / 2)
         deadline = time.monotonic() + run_for_s if run_for_s else None
         next_status_s = 0.0
+        next_gallery_check_s = time.monotonic() + self.cfg.service.gallery_poll_s
         stalled = False
         while not self.stop_event.wait(tick_s):
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 break
+            if now >= next_gallery_check_s:
+                next_gallery_check_s = now + self.cfg.service.gallery_poll_s
+                if gallery_stamp(self.cfg) != self._gallery_stamp:
+                    self._reload.set()  # the admin CLI changed the gallery (e.g. a revoke)
             if self._reload.is_set():
                 self._reload.clear()
                 self.reload_gallery()
@@ -307,18 +320,25 @@ class Daemon:
         )
 
     def reload_gallery(self) -> None:
-        """SIGHUP: decrypt and verify the gallery again; keep the old one if that fails."""
+        """SIGHUP or a changed generation file: decrypt and verify the gallery again.
+
+        Fail secure: if that fails, the door matches nobody until a reload succeeds. Keeping
+        the old copy would keep letting in whoever was just revoked.
+        """
         pipeline = self._require(self.pipeline)
         self.notifier.reloading()
+        self._gallery_stamp = gallery_stamp(self.cfg)  # what this attempt reads (retry on change)
         try:
             matcher = load_gallery(self.cfg, self.embedder_id, self.embedding_size)
         except EdgeGateError as e:
+            matcher = nobody(self.cfg, self.embedding_size)
             log.error("gallery.reload_failed", extra={"EG_REASON": str(e)})
             self._emit("service.degraded", reason="gallery_reload_failed", detail=str(e))
+            self.notifier.status("gallery unusable: nobody is let in")
         else:
-            self.matcher = matcher
-            pipeline.replace_matcher(matcher)
             log.info("gallery.reloaded", extra={"EG_PEOPLE": matcher.people})
+        self.matcher = matcher
+        pipeline.replace_matcher(matcher)
         self.notifier.ready()
 
     def stop(self) -> int:
