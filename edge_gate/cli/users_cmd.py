@@ -95,6 +95,11 @@ def users_revoke(user_id: str, as_json: bool, config_path: Path | None) -> None:
     else:
         click.echo(f"revoked {user_id}: record erased")
         click.echo(
+            f"a running daemon refuses them within {cfg.service.gallery_poll_s:g} s "
+            "(it watches the gallery)",
+            err=True,
+        )
+        click.echo(
             "tip: `edge-gate keys rotate` also makes copies of the old record (backups, freed "
             "disk blocks) undecryptable",
             err=True,
