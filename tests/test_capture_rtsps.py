@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -234,3 +236,37 @@ def test_relay_nobody_connects_ends_after_the_open_timeout(tls_server: RtspTestS
     while relay.running and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not relay.running
+
+
+RACER = """
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=3)
+s.sendall(b"OPTIONS rtsp://127.0.0.1/cam RTSP/1.0\\r\\nCSeq: 1\\r\\n\\r\\n")
+try:
+    data = s.recv(65536)
+except OSError:
+    data = b""
+print(len(data))
+"""
+
+
+def test_another_local_process_cannot_take_the_relay(tls_server: RtspTestServer) -> None:
+    """A process that is not this one connects to the relay first: it is hung up on without a
+    byte from the camera, the relay keeps listening, and this process's connection then gets
+    the camera's answer."""
+    relay = TlsRelay.open(tls_server.url, TlsSettings(tls_server.ca_file), timeout_s=5.0)
+    port = relay.local_url.split(":")[2].split("/")[0]
+    try:
+        racer = subprocess.run(
+            [sys.executable, "-c", RACER, port], capture_output=True, text=True, timeout=10
+        )
+        assert racer.returncode == 0, racer.stderr
+        assert racer.stdout.strip() == "0"  # not one byte relayed to the other process
+        assert relay.foreign_refused == 1
+        assert relay.bytes_up == 0
+        with socket.create_connection(("127.0.0.1", int(port)), timeout=3) as mine:
+            mine.sendall(b"OPTIONS " + tls_server.url.encode() + b" RTSP/1.0\r\nCSeq: 1\r\n\r\n")
+            answer = mine.recv(65536)
+        assert answer.startswith(b"RTSP/1.0 ")  # the real camera answered through the relay
+    finally:
+        relay.close()

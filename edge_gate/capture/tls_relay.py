@@ -6,8 +6,12 @@ man-in-the-middle. A separate verified handshake before FFmpeg connects does not
 (the second connection is not the checked one). Instead, edge-gate opens the one connection
 itself with Python ``ssl`` (``CERT_REQUIRED`` + ``check_hostname``, the configured CA bundle and
 ``tls_server_name``) and relays it to FFmpeg, which speaks plain RTSP-over-TCP (media interleaved)
-to a one-shot listener on 127.0.0.1. The listener takes exactly one connection and closes; the
-relay ends when either side closes, when :meth:`TlsRelay.close` is called, or on an I/O error.
+to a one-shot listener on 127.0.0.1. The listener serves exactly one connection, and only one
+whose other end is a socket of this very process (FFmpeg runs in-process; checked through
+``/proc/net/tcp`` and ``/proc/self/fd``): another local user who races to the port is hung up
+on before a byte is relayed, so they can neither read the camera nor play the camera to
+FFmpeg and collect its credentials. The relay ends when either side closes, when
+:meth:`TlsRelay.close` is called, or on an I/O error.
 
 Cost: one thread per rtsps camera copying a few Mbit/s; a camera that freezes shows up in FFmpeg
 as a read timeout exactly as with a plain connection.
@@ -16,6 +20,7 @@ as a read timeout exactly as with a plain connection.
 from __future__ import annotations
 
 import logging
+import os
 import select
 import socket
 import ssl
@@ -34,6 +39,37 @@ RELAY_THREAD_NAME = "rtsps-relay"
 IO_TIMEOUT_S = 5.0  # a TLS record that never completes, or FFmpeg that stops reading
 
 
+def _loopback_hex(port: int) -> str:
+    return f"0100007F:{port:04X}"  # 127.0.0.1 as /proc/net/tcp writes it (little-endian)
+
+
+def peer_is_this_process(conn: socket.socket) -> bool:
+    """True when the other end of an accepted 127.0.0.1 TCP connection is a socket held by this
+    process: its /proc/net/tcp entry's inode must be one of /proc/self/fd's sockets."""
+    peer_host, peer_port = conn.getpeername()[:2]
+    if peer_host != "127.0.0.1":
+        return False
+    want = (_loopback_hex(int(peer_port)), _loopback_hex(int(conn.getsockname()[1])))
+    inode = None
+    with open("/proc/net/tcp", encoding="ascii") as table:
+        next(table, None)  # header
+        for line in table:
+            fields = line.split()
+            if len(fields) > 9 and (fields[1], fields[2]) == want:
+                inode = fields[9]
+                break
+    if inode is None or inode == "0":
+        return False
+    target = f"socket:[{inode}]"
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == target:
+                return True
+        except OSError:  # closed meanwhile
+            continue
+    return False
+
+
 class TlsRelay:
     """One verified TLS connection to a camera, offered once as plain TCP on loopback."""
 
@@ -47,6 +83,7 @@ class TlsRelay:
         self._stop = threading.Event()
         self.bytes_down = 0  # camera → FFmpeg
         self.bytes_up = 0  # FFmpeg → camera
+        self.foreign_refused = 0  # connections from other processes, hung up on
         self._thread = threading.Thread(target=self._run, name=RELAY_THREAD_NAME, daemon=True)
         self._thread.start()
 
@@ -96,6 +133,11 @@ class TlsRelay:
             try:
                 local, _peer = self._listener.accept()
             except TimeoutError:
+                continue
+            if not peer_is_this_process(local):
+                log.warning("camera.tls_relay_foreign_peer")  # another local process raced us
+                local.close()
+                self.foreign_refused += 1
                 continue
             self._listener.close()  # one connection only: nobody else on the box gets the stream
             local.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
