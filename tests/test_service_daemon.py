@@ -49,6 +49,25 @@ def test_run_with_loose_key_file_exits_78(tmp_path: Path) -> None:
     assert "PRIVATE KEY" not in proc.stderr + proc.stdout
 
 
+@pytest.mark.parametrize("breakage", ["relay_key_missing", "counter_is_a_directory"])
+def test_late_start_failures_report_the_real_reason(tmp_path: Path, breakage: str) -> None:
+    """A failure after the audit trail opened (relay key, counter file) is reported as itself,
+    with the config exit code where the config is at fault, and no traceback."""
+    assert run_cli("init", str(tmp_path / "site")).returncode == 0
+    site = tmp_path / "site"
+    if breakage == "relay_key_missing":
+        (site / "relay.key").unlink()
+        expected, code = "relay.key", 78
+    else:
+        (site / "relay.counter").mkdir()
+        expected, code = "relay.counter", 1
+    proc = run_cli("run", "--config", str(site / "edge-gate.toml"))
+    assert proc.returncode == code, proc.stderr
+    assert expected in proc.stderr
+    assert "closed database" not in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_run_without_relay_fails_and_never_reports_ready(tmp_path: Path) -> None:
     """No relay on the configured port: start-up fails (exit 1) and READY is never sent."""
     assert run_cli("init", str(tmp_path / "site")).returncode == 0
@@ -192,3 +211,35 @@ def test_ready_within_2s_with_10k_people(tmp_path: Path) -> None:
         notify.close()
         relay.stop()
         pty.stop()
+
+
+class _RecordingRelay:
+    """Stands in for the relay worker: records what the daemon submits."""
+
+    def __init__(self) -> None:
+        self.submitted: list[object] = []
+
+    def submit(self, cmd: object) -> bool:
+        self.submitted.append(cmd)
+        return True
+
+
+def test_a_snapshot_that_cannot_be_written_does_not_cost_the_grant(tmp_path: Path) -> None:
+    """Snapshots opted in but unwritable (here: the directory is a file; a full disk is the
+    same OSError): the grant still goes to the relay and nothing is raised to the pipeline."""
+    from edge_gate.decision.policy import Decision, Verdict
+    from edge_gate.service.frame_processor import FrameResult
+    from edge_gate.service.snapshots import SnapshotWriter
+
+    blocker = tmp_path / "snapshots"
+    blocker.write_text("not a directory")
+    daemon = Daemon(EdgeGateConfig(), notifier=Notifier(None))
+    daemon.snapshots = SnapshotWriter(blocker)
+    relay = _RecordingRelay()
+    daemon.relay = relay  # type: ignore[assignment]
+    now = time.monotonic()
+    grant = Decision(Verdict.GRANT, 1, "u_abcdefghijkl", None, 0.9, 0.3, 0.9, 3, now - 0.4, now)
+    frame = Frame(np.zeros((48, 64, 3), np.uint8), 0.0, 0)
+    daemon._on_decision(grant, frame, FrameResult(faces=1, decisions=(grant,), annotations=()))
+    assert len(relay.submitted) == 1
+    assert daemon.snapshots.written == []

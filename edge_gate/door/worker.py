@@ -82,8 +82,9 @@ class RelayWorker:
         self._thread.start()
 
     def join(self, timeout_s: float) -> bool:
-        """Wait for the thread to end (after ``stop`` is set); True if it did."""
-        self._thread.join(timeout_s)
+        """Wait for the thread to end (after ``stop`` is set); True if it did or never started."""
+        if self._thread.ident is not None:
+            self._thread.join(timeout_s)
         return not self._thread.is_alive()
 
     @property

@@ -104,6 +104,7 @@ class Daemon:
             self.audit.emit("service.stopping", door=door, reason="startup_failed", detail=str(e))
             self.audit.flush(timeout_s=2.0)
             self.audit.stop(timeout_s=2.0)
+            self.audit = None  # closed: stop() must not use it again
             raise
         self.ready_s = time.monotonic()
         startup_ms = (self.ready_s - self.started_s) * 1000.0
@@ -185,8 +186,20 @@ class Daemon:
             self.audit.emit(event_type, door=self.cfg.policy.door_id, **fields)  # type: ignore[arg-type]
 
     def _on_decision(self, d: Decision, frame: Frame, result: FrameResult) -> None:
-        if self.snapshots is not None:
-            self.snapshots.write(frame, result, d)
+        try:
+            self._act_on(d)
+        finally:
+            if self.snapshots is not None:
+                self._snapshot(frame, result, d)
+
+    def _snapshot(self, frame: Frame, result: FrameResult, d: Decision) -> None:
+        """Best effort, after the decision was acted on: a full disk costs the picture only."""
+        try:
+            self._require(self.snapshots).write(frame, result, d)
+        except Exception as e:  # noqa: BLE001 - nothing about a picture may touch the door
+            log.warning("snapshot.write_failed", extra={"EG_REASON": type(e).__name__})
+
+    def _act_on(self, d: Decision) -> None:
         if d.verdict is Verdict.DENY:
             event = "liveness.failed" if d.reason == "not_live" else "access.denied"
             self._emit(
