@@ -353,3 +353,27 @@ def test_load_10_people_matrix_shape(store: GalleryStore) -> None:
     assert m.matrix.shape == (20, DIM)
     assert m.matrix.dtype == np.float32
     assert np.allclose(np.linalg.norm(m.matrix, axis=1), 1.0, atol=1e-5)
+
+
+def test_generation_file_write_failure_keeps_the_committed_change(
+    store: GalleryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills between the commit and the generation file: the change stands (and
+    loads), the store says plainly that rollback protection lags, and the next change catches
+    the generation file up."""
+    import errno
+
+    from edge_gate.gallery import store as store_module
+    from edge_gate.gallery.generation import write_generation as real_write
+
+    def full_disk(*_args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store_module, "write_generation", full_disk)
+    uid = store.enroll("Disk Full", "m", _vecs(7))
+    assert store.generation_lag is not None
+    assert "No space left on device" in store.generation_lag
+    assert [p.user_id for p in store.load().people] == [uid]
+    monkeypatch.setattr(store_module, "write_generation", real_write)
+    store.enroll("Later", "m", _vecs(8))
+    assert len(store.load().people) == 2

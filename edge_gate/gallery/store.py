@@ -115,6 +115,8 @@ class GalleryStore:
             Path(generation_path) if generation_path else default_generation_path(self.db_path)
         )
         self.keyring = keyring
+        self.generation_lag: str | None = None
+        """Set when a committed change could not update the generation file (see ``_write``)."""
 
     # -- creation ---------------------------------------------------------------------------
 
@@ -255,7 +257,15 @@ class GalleryStore:
             raise GalleryError(f"{self.db_path}: gallery write failed: {e}") from e
         finally:
             conn.close()
-        write_generation(self.generation_path, GenerationMark(before.gallery_id, generation))
+        try:
+            write_generation(self.generation_path, GenerationMark(before.gallery_id, generation))
+        except OSError as e:  # e.g. a full disk: the change itself is committed and loads fine
+            self.generation_lag = (
+                f"{self.generation_path} could not be updated to generation {generation} "
+                f"({e.strerror or type(e).__name__}): the change is saved, but rollback "
+                "protection lags until the next successful change"
+            )
+            log.error("gallery.generation_write_failed", extra={"EG_GENERATION": generation})
         log.info("gallery.written", extra={"EG_GENERATION": generation})
         return before
 

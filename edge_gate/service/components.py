@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -31,13 +32,18 @@ class GalleryMatcher:
         return match(self.matrix, embedding, self.threshold, self.margin)
 
 
-GalleryStamp = tuple[int, int, int] | None
+GalleryStamp = tuple[tuple[int, int, int] | None, ...]
 
 
 def gallery_stamp(cfg: EdgeGateConfig) -> GalleryStamp:
-    """What identifies the gallery's current on-disk state: the generation file's inode, mtime
-    and size (every committed change rewrites it atomically); ``None`` when it is missing."""
-    path = cfg.gallery.generation_file or default_generation_path(cfg.gallery.db_file)
+    """What identifies the gallery's current on-disk state: inode, mtime and size of the
+    generation file (every committed change rewrites it atomically) and of the database (in
+    case the generation file could not be written); ``None`` for a missing file."""
+    gen = cfg.gallery.generation_file or default_generation_path(cfg.gallery.db_file)
+    return tuple(_file_stamp(p) for p in (gen, cfg.gallery.db_file))
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
     try:
         st = os.stat(path)
     except OSError:

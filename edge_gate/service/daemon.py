@@ -80,7 +80,7 @@ class Daemon:
         self.relay: RelayWorker | None = None
         self.pipeline: PipelineThread | None = None
         self.matcher: GalleryMatcher | None = None
-        self._gallery_stamp: GalleryStamp = None
+        self._gallery_stamp: GalleryStamp = ()
         self.embedder_id = ""
         self.embedding_size = 0
         self.started_s = time.monotonic()
@@ -196,7 +196,7 @@ class Daemon:
         """Best effort, after the decision was acted on: a full disk costs the picture only."""
         try:
             self._require(self.snapshots).write(frame, result, d)
-        except Exception as e:  # noqa: BLE001 - nothing about a picture may touch the door
+        except Exception as e:  # nothing about a picture may touch the door
             log.warning("snapshot.write_failed", extra={"EG_REASON": type(e).__name__})
 
     def _act_on(self, d: Decision) -> None:
