@@ -119,7 +119,7 @@ def read_credentials(cfg: MqttConfig) -> tuple[str, str | None] | None:
         raise AuditError(f"{cfg.username_file}: cannot read: {e.strerror}") from e
     username = raw_user.decode("utf-8", "strict").strip()
     password: str | None = None
-    if cfg.password_file is not None or os.environ.get(CREDENTIALS_ENV):
+    if cfg.password_file is not None:  # the unit always passes mqtt.password, maybe empty
         pw_path = _credential_path("mqtt.password", cfg.password_file)
         if pw_path is not None:
             password = read_secret("mqtt.password", pw_path, MAX_CREDENTIAL_BYTES).decode().strip()

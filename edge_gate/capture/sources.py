@@ -37,7 +37,7 @@ from edge_gate.capture.url import (
 from edge_gate.capture.v4l2 import check_v4l2_device
 from edge_gate.config.camera import CameraConfig
 from edge_gate.errors import ConfigError, SecretFileError
-from edge_gate.fsutil import CREDENTIALS_ENV, read_secret
+from edge_gate.fsutil import read_secret
 
 __all__ = [
     "Credentials",
@@ -118,9 +118,10 @@ class SourceSpec:
 
 
 def _credential_text(name: str, configured: Path | None) -> str | None:
-    cred_dir = os.environ.get(CREDENTIALS_ENV)
-    provided = cred_dir is not None and (Path(cred_dir) / name).exists()
-    if configured is None and not provided:
+    """A camera credential, read only when the config names its file (systemd's copy of the
+    credential wins when present): an anonymous camera keeps working under the unit, which
+    always passes (possibly empty) camera.* credentials."""
+    if configured is None:
         return None
     try:
         raw = read_secret(name, configured, max_bytes=1024)
