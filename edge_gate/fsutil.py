@@ -22,6 +22,38 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def adopt_directory_owner(fd: int, directory: Path) -> None:
+    """Hand a file root just created to the owner of its directory.
+
+    An admin runs the CLI as root (to read the root-only keys) against the service's state
+    directory, owned by the service user; files it creates there must stay usable by the
+    service. Only a fresh, singly-linked regular file is handed over (never what a symlink or a
+    hard link planted by that user points to); nothing happens for other users or directories
+    owned by root.
+    """
+    if os.geteuid() != 0:
+        return
+    owner = os.stat(directory)
+    if owner.st_uid == 0 and owner.st_gid == 0:
+        return
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+        return
+    os.fchown(fd, owner.st_uid, owner.st_gid)
+
+
+def open_private(path: Path, flags: int = os.O_RDWR) -> int:
+    """Open (creating, mode 0600) a state file without following a symlink, owned like its
+    directory when root creates it (see :func:`adopt_directory_owner`); returns the fd."""
+    fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        adopt_directory_owner(fd, Path(path).parent)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write ``data`` to ``path`` atomically: temp file (mode set before any byte), fsync, rename.
 
@@ -32,6 +64,7 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)
+        adopt_directory_owner(fd, path.parent)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_gate.errors import AuditError
+from edge_gate.fsutil import open_private
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS events ("
@@ -93,7 +94,7 @@ class Outbox:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # create it private before SQLite does (its WAL and shm files copy this mode)
-            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
+            os.close(open_private(self.path))  # owned like its directory when root makes it
             self._db = sqlite3.connect(
                 self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
             )

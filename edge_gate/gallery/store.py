@@ -30,6 +30,7 @@ import numpy.typing as npt
 
 from edge_gate.config.gallery import GalleryConfig
 from edge_gate.errors import GalleryError, GalleryTamperedError
+from edge_gate.fsutil import open_private
 from edge_gate.gallery.crypto import SCHEMA_VERSION, GalleryCipher, Manifest, encode_manifest
 from edge_gate.gallery.generation import GenerationMark, read_generation, write_generation
 from edge_gate.gallery.keyfile import (
@@ -148,7 +149,7 @@ class GalleryStore:
         tmp = self.db_path.with_name(f".{self.db_path.name}.{os.getpid()}.new")
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        os.close(open_private(tmp, os.O_EXCL | os.O_WRONLY))
         try:
             conn = sqlite3.connect(tmp, isolation_level=None)
             try:
@@ -205,7 +206,7 @@ class GalleryStore:
     def _lock(self) -> Iterator[None]:
         lock_path = self.db_path.with_name(self.db_path.name + ".lock")
         lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+        fd = open_private(lock_path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
