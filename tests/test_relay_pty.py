@@ -15,7 +15,17 @@ from pathlib import Path
 import pytest
 
 from edge_gate.door.client import RelayClient
-from edge_gate.door.codec import Answer, Challenge, Hello, Message, Unlock, encode, from_unframed
+from edge_gate.door.codec import (
+    Answer,
+    Challenge,
+    Hello,
+    Message,
+    Status,
+    StatusRequest,
+    Unlock,
+    encode,
+    from_unframed,
+)
 from edge_gate.door.framing import StreamDecoder
 from edge_gate.door.relay_core import RelayPolicy
 from edge_gate.door.transport import Channel, ChannelUnavailable, FdChannel, SerialChannel
@@ -357,6 +367,8 @@ def test_old_ack_does_not_confirm_new_unlock(tmp_path: Path) -> None:
             other_nonce = Answer(True, b"m" * 16, msg.counter, 0, msg.pulse_ms, msg.counter)
             replies.extend([old, other_nonce])
             return encode(old, key) + encode(other_nonce, key)
+        if isinstance(msg, StatusRequest):  # the relay never took the new counter
+            return encode(Status(msg.gw_nonce, False, False, False, 5), key)
         return None
 
     relay = _ScriptedRelay(_key(), answer)
@@ -367,6 +379,49 @@ def test_old_ack_does_not_confirm_new_unlock(tmp_path: Path) -> None:
         assert not outcome.ok
         assert outcome.reason == "timeout"
         assert len(replies) == 2
+        client.channel.close()
+    finally:
+        relay.close()
+
+
+def _ack_losing_relay(
+    accept: bool, answer_status: bool
+) -> Callable[[Message, bytes], bytes | None]:
+    """A relay whose ACKs never arrive (a mangled line); it executes the UNLOCK when ``accept``
+    and answers STATUS (MAC'd, with its highest accepted counter) when ``answer_status``."""
+    highest = [0]
+
+    def answer(msg: Message, key: bytes) -> bytes | None:
+        if isinstance(msg, Hello):
+            return encode(Challenge(msg.gw_nonce, b"n" * 16, 2000, highest[0]), key)
+        if isinstance(msg, Unlock) and accept:
+            highest[0] = msg.counter  # energised; the ACK is lost on the way back
+        if isinstance(msg, StatusRequest) and answer_status:
+            return encode(Status(msg.gw_nonce, False, False, accept, highest[0]), key)
+        return None
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("accept", "answer_status", "ok", "reason"),
+    [
+        (True, True, True, "unlocked_ack_lost"),  # the door opened: say so
+        (False, True, False, "timeout"),  # authenticated: the relay did not take it
+        (True, False, False, "unconfirmed"),  # nothing authenticated: unknown, say that
+    ],
+)
+def test_a_lost_ack_is_settled_by_an_authenticated_status(
+    tmp_path: Path, accept: bool, answer_status: bool, ok: bool, reason: str
+) -> None:
+    """No ACK after the UNLOCK: the gateway asks for a MAC'd STATUS and reports what the door
+    did (opened / did not open / unknown) instead of a plain timeout."""
+    relay = _ScriptedRelay(_key(), _ack_losing_relay(accept, answer_status))
+    try:
+        client = make_client(relay.port, relay._key, tmp_path / "counter", timeout_s=0.3)
+        outcome = client.unlock(200)
+        assert (outcome.ok, outcome.reason) == (ok, reason)
+        assert outcome.counter == 1
         client.channel.close()
     finally:
         relay.close()

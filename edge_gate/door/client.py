@@ -196,11 +196,11 @@ class RelayClient:
         except ChannelUnavailable:
             return self._done(start, "relay_unavailable", value)
         except _Timeout:
-            return self._done(start, "timeout", value)
+            return self._settle_unanswered(start, value, pulse_ms, "timeout")
         ack_ms = (self._clock() - sent_s) * 1000.0
         answer = d.message
         if d.result is not Result.OK or not isinstance(answer, Answer):
-            return self._done(start, "bad_mac", value)
+            return self._settle_unanswered(start, value, pulse_ms, "bad_mac")
         if answer.is_ack and answer.code == NackCode.OK and answer.pulse_ms > 0:
             return UnlockOutcome(
                 True, "unlocked", (self._clock() - start) * 1000.0, answer.pulse_ms, value, ack_ms
@@ -212,6 +212,22 @@ class RelayClient:
             self._counter.advance_to(answer.relay_counter)
         reason = nack_reason(answer.code) if not answer.is_ack else "bad_ack"
         return self._done(start, reason, value)
+
+    def _settle_unanswered(
+        self, start: float, value: int, pulse_ms: int, why: str
+    ) -> UnlockOutcome:
+        """The UNLOCK went out but no valid answer came back: a lost or mangled ACK, or a
+        refused command. Ask the relay (a MAC'd STATUS bound to a fresh nonce) whether it
+        accepted this counter, so the audit trail says what the door really did."""
+        st = self.status()
+        if st.ok and st.relay_counter >= value:
+            log.warning("relay.ack_lost_unlock_confirmed", extra={"EG_COUNTER": value})
+            elapsed_ms = (self._clock() - start) * 1000.0
+            return UnlockOutcome(True, "unlocked_ack_lost", elapsed_ms, pulse_ms, value, None)
+        if st.ok or st.reason == "bad_mac":  # refused, or answers we cannot verify (wrong key)
+            return self._done(start, why, value)
+        # the relay went quiet after the UNLOCK: the door may or may not have opened
+        return self._done(start, "unconfirmed", value)
 
     def _done(self, start: float, reason: str, counter: int | None = None) -> UnlockOutcome:
         outcome = UnlockOutcome(False, reason, (self._clock() - start) * 1000.0, 0, counter)

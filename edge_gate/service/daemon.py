@@ -233,6 +233,8 @@ class Daemon:
         d = pending.decision
         latency_ms = round((time.monotonic() - d.first_seen_s) * 1000)
         if outcome.ok:
+            if outcome.reason != "unlocked":  # opened, confirmed another way (ACK was lost)
+                self._emit("relay.error", reason=outcome.reason)
             self._emit(
                 "access.granted",
                 subject=d.user_id,
@@ -251,7 +253,7 @@ class Daemon:
         reason = (
             "relay_unavailable"
             if outcome.reason in {"relay_unavailable", "timeout", "stopping"}
-            else f"relay_{outcome.reason}"
+            else f"relay_{outcome.reason}"  # e.g. relay_unconfirmed: the door may have opened
         )
         self._emit("relay.error", reason=outcome.reason, latency_ms=round(outcome.latency_ms))
         self._emit("access.denied", subject=d.user_id, reason=reason, score=d.score)
