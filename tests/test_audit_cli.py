@@ -136,6 +136,52 @@ def test_verify_with_another_gateways_key_fails(
     assert out.output.count("wrong_key") == 5
 
 
+def test_verify_binary_garbage_is_bad_events_not_a_crash(
+    events_file: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """`audit verify random.bin`: undecodable lines are malformed events (exit 1), not a
+    UnicodeDecodeError traceback; good events around them are still checked."""
+    events, pub = events_file
+    lines = events.read_bytes().splitlines()
+    mixed = tmp_path / "mixed.bin"
+    mixed.write_bytes(b"\n".join([lines[0], b"\xff\xfe\x00garbage", lines[1], b"\x80"]) + b"\n")
+    out = CliRunner().invoke(cli, ["audit", "verify", "--pubkey", str(pub), str(mixed)])
+    assert out.exit_code == 1, out.output
+    assert out.exception is None or isinstance(out.exception, SystemExit), out.exception
+    assert "line 2: malformed: not UTF-8 text" in out.output
+    assert "line 4: malformed: not UTF-8 text" in out.output
+    assert "2 valid signatures" in out.output
+    assert out.output.strip().endswith("FAILED")
+    rnd = tmp_path / "random.bin"
+    rnd.write_bytes(bytes(range(256)) * 64 + b"\n\x81\n" + bytes(reversed(range(256))))
+    out = CliRunner().invoke(cli, ["audit", "verify", "--json", "--pubkey", str(pub), str(rnd)])
+    assert out.exit_code == 1, out.output
+    report = json.loads(out.output)
+    assert report["valid"] == 0
+    assert report["ok"] is False
+    assert len(report["problems"]) == report["lines"] > 0  # every non-blank line is bad
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n  \n"])
+def test_verify_without_events_fails(
+    events_file: tuple[Path, Path], tmp_path: Path, content: bytes
+) -> None:
+    """`audit verify /dev/null` must not look like a clean desk check: it says no events were
+    found and exits 1."""
+    _, pub = events_file
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(content)
+    out = CliRunner().invoke(cli, ["audit", "verify", "--pubkey", str(pub), str(empty)])
+    assert out.exit_code == 1, out.output
+    assert "no events found" in out.output
+    assert out.output.strip().endswith("FAILED")
+    out = CliRunner().invoke(cli, ["audit", "verify", "--json", "--pubkey", str(pub)], input="")
+    assert out.exit_code == 1, out.output
+    report = json.loads(out.output)
+    assert report["empty"] is True
+    assert report["ok"] is False
+
+
 @pytest.mark.integration
 @pytest.mark.timeout(60)
 def test_audit_test_delivers_to_real_broker(tmp_path: Path) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
+from pydantic import ValidationError
 
 from edge_gate.cli import cli
-from edge_gate.config import validate_config_text
+from edge_gate.config import CameraConfig, load_config, validate_config_text
 
 
 def test_defaults_validate() -> None:
@@ -68,3 +71,129 @@ def test_check_config_ok(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["check-config", "--config", str(good)])
     assert result.exit_code == 0, result.output
     assert "OK" in result.output
+
+
+def _check_config(tmp_path: Path, text: str) -> tuple[int, str]:
+    conf = tmp_path / "edge-gate.toml"
+    conf.write_text(text)
+    result = CliRunner().invoke(cli, ["check-config", "--config", str(conf)])
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("rtsp://admin:s3cr3t-pw@cam/x", "carries credentials"),
+        ("rtsps://:s3cr3t-pw@cam/x", "carries credentials"),
+        ("ftp://x", "unsupported scheme"),
+        ("rtsp:///stream", "has no host"),
+        ("file://relative.mp4", "absolute local path"),
+        ("", "empty"),
+    ],
+)
+def test_check_config_refuses_camera_urls_the_daemon_refuses(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    """check-config applies the daemon's URL parser; a password in the URL is never echoed."""
+    code, output = _check_config(tmp_path, f"[camera]\nurl = {json.dumps(url)}\n")
+    assert code == 78, output
+    assert f"camera.url: {message}" in output or ("camera.url: " in output and message in output)
+    assert "s3cr3t" not in output
+
+
+def test_camera_url_error_does_not_echo_the_password() -> None:
+    """``str(ValidationError)`` (printed by `camera probe --url`) hides the rejected input."""
+    with pytest.raises(ValidationError) as info:
+        CameraConfig.model_validate({"url": "rtsp://admin:s3cr3t-pw@cam/x"})
+    assert "s3cr3t" not in str(info.value)
+    assert "carries credentials" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["rtsp://cam.local:554/stream", "rtsps://cam/x", "/dev/video0", "file:///tmp/a.mp4"]
+)
+def test_good_camera_urls_pass(url: str) -> None:
+    cfg, problems = validate_config_text(f"[camera]\nurl = {json.dumps(url)}\n")
+    assert problems == []
+    assert cfg is not None
+
+
+@pytest.mark.parametrize(
+    "thresholds",
+    ["[5.0, 0.7, 0.8]", "[0.6, -1.0, 0.8]", "[0.6, 0.7, nan]", "[0, 0.7, 0.8]", "[0.6, 0.7, inf]"],
+)
+def test_detect_thresholds_must_be_probabilities(thresholds: str) -> None:
+    """Each MTCNN stage threshold is in (0, 1]: anything else means no face is ever found."""
+    cfg, problems = validate_config_text(f"[vision]\ndetect_thresholds = {thresholds}\n")
+    assert cfg is None
+    assert problems[0].startswith("vision.detect_thresholds:")
+    assert "(0, 1]" in problems[0]
+
+
+def test_detect_thresholds_accept_the_bounds() -> None:
+    cfg, problems = validate_config_text("[vision]\ndetect_thresholds = [1e-6, 0.5, 1]\n")
+    assert problems == []
+    assert cfg is not None
+    assert cfg.vision.detect_thresholds == (1e-6, 0.5, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ("relay", "port"),
+        ("gallery", "db_file"),
+        ("gallery", "key_file"),
+        ("gallery", "generation_file"),
+        ("relay", "counter_file"),
+        ("mqtt", "host"),
+        ("mqtt", "outbox_file"),
+        ("mqtt", "ca_file"),
+        ("service", "state_dir"),
+        ("vision", "models_dir"),
+        ("camera", "password_file"),
+    ],
+)
+@pytest.mark.parametrize("value", ["", "  "])
+def test_empty_paths_and_ports_refused(section: str, key: str, value: str) -> None:
+    """``db_file = ""`` would silently mean the current directory: it is an error."""
+    cfg, problems = validate_config_text(f"[{section}]\n{key} = {json.dumps(value)}\n")
+    assert cfg is None
+    assert problems == [f"{section}.{key}: Value error, must not be empty"]
+
+
+RELATIVE = """
+[gallery]
+db_file = "gallery.db"
+key_file = "keys/gallery.key"
+[vision]
+models_dir = "../models"
+[service]
+state_dir = "."
+[relay]
+counter_file = "/abs/relay.counter"
+"""
+
+
+def test_relative_paths_are_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same file loaded from two working directories (and via a relative --config path)
+    names the same absolute files: those next to the config."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "edge-gate.toml").write_text(RELATIVE)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    a = load_config(site / "edge-gate.toml")
+    monkeypatch.chdir(site)
+    b = load_config(Path("edge-gate.toml"))
+    assert a == b
+    assert a.gallery.db_file == site / "gallery.db"
+    assert a.gallery.key_file == site / "keys" / "gallery.key"
+    assert a.vision.models_dir == site / ".." / "models"
+    assert a.service.state_dir == site / "."
+    assert a.relay.counter_file == Path("/abs/relay.counter")
+    assert a.mqtt.outbox_file == Path("/var/lib/edge-gate/outbox.db")  # defaults untouched
+    assert a.gallery.generation_file is None
+    assert a.camera.ca_file is None

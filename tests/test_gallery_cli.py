@@ -197,3 +197,48 @@ def test_tampering_fails_closed(site: dict[str, Any], tmp_path: Path) -> None:
     finally:
         db.write_bytes(backup.read_bytes())
     assert _run("gallery", "verify", "--config", site["conf"]).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("bad", "code_point"),
+    [
+        ("Sal\udcff", "U+DCFF"),
+        ("Eve\u202egpj.exe", "U+202E"),
+        ("Ann\u2028Lee", "U+2028"),
+        ("Bo\u200bb", "U+200B"),
+    ],
+)
+def test_enroll_refuses_bad_names_before_any_image_is_analysed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad: str, code_point: str
+) -> None:
+    """A lone surrogate (`--name $'Sal\\xff'` from a non-UTF-8 terminal) or an invisible
+    character is refused up front with the code point named: no model is loaded, no image read."""
+    import edge_gate.cli.enroll_cmd
+    import edge_gate.gallery.images
+
+    def boom(*_: object, **__: object) -> None:
+        raise AssertionError("images analysed before the name was checked")
+
+    monkeypatch.setattr(edge_gate.cli.enroll_cmd, "face_pipeline", boom)
+    monkeypatch.setattr(edge_gate.gallery.images, "examine_for_enrollment", boom)
+    assert _run("init", str(tmp_path)).exit_code == 0
+    conf = str(tmp_path / "edge-gate.toml")
+    r = _run("enroll", "--config", conf, "--name", bad, str(tmp_path / "photo.jpg"))
+    assert r.exit_code == 1, r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    assert "--name:" in r.output
+    assert code_point in r.output
+
+
+def test_users_rename_refuses_bad_names(site: dict[str, Any]) -> None:
+    """rename applies the same rules; the stored name stays unchanged."""
+    show = ("users", "show", "--json", "--config", site["conf"], site["s2"])  # s1 gets revoked
+    before = json.loads(_run(*show).output)
+    for bad in ("Sal\udcff", "Eve\u202egpj.exe", "Ann\u2029Lee"):
+        r = _run("users", "rename", "--config", site["conf"], site["s2"], bad)
+        assert r.exit_code == 1, r.output
+        assert isinstance(r.exception, SystemExit), r.exception
+        assert "new name:" in r.output
+        assert "U+" in r.output
+    after = json.loads(_run(*show).output)
+    assert after["name"] == before["name"]

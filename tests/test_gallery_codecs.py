@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 
 import numpy as np
 import pytest
@@ -27,6 +28,7 @@ from edge_gate.gallery.record import (
     RecordFormatError,
     decode_record,
     encode_record,
+    validate_name,
 )
 
 names = st.text(
@@ -68,6 +70,63 @@ def test_bad_names_refused(bad: str) -> None:
     """Empty, over-long and control-character names are refused."""
     with pytest.raises(ValueError, match="name"):
         encode_record(PersonRecord(new_user_id(), bad, "m", 0.0, np.zeros((1, 4), np.float32)))
+
+
+@pytest.mark.parametrize(
+    ("bad", "code_point"),
+    [
+        ("Sally\u202egnp.exe", "U+202E"),  # right-to-left override: spoofs what the admin reads
+        ("Ann\u2028Lee", "U+2028"),  # line separator
+        ("Ann\u2029Lee", "U+2029"),  # paragraph separator
+        ("Ann\x85Lee", "U+0085"),  # next line (C1 control)
+        ("Ann\u200bLee", "U+200B"),  # zero-width space
+        ("Ann\ufeffLee", "U+FEFF"),  # zero-width no-break space / BOM
+        ("Ann\u061cLee", "U+061C"),  # Arabic letter mark (bidi)
+        ("Sal\udcff", "U+DCFF"),  # `--name $'Sal\xff'` from a non-UTF-8 terminal
+        ("a\x7fb", "U+007F"),
+        ("a\nb", "U+000A"),
+    ],
+)
+def test_validate_name_refuses_invisible_and_control_characters(bad: str, code_point: str) -> None:
+    """Controls, format characters (bidi overrides, zero-width), line separators and lone
+    surrogates are refused, and the message names the code point."""
+    with pytest.raises(ValueError, match=re.escape(code_point)):
+        validate_name(bad)
+
+
+@pytest.mark.parametrize(
+    "good",
+    [
+        "李小龍",
+        "محمد عبد الله",
+        "Ἀριστοτέλης",
+        "Алёна",
+        "Zoë",
+        "Zoe\u0308 Jose\u0301",  # combining accents
+        "👩\u200d🔬 Marie",  # emoji ZWJ sequence
+        "❤\ufe0f Ana",  # variation selector
+        "می\u200cخواهم",  # noqa: RUF001  (Persian with a zero-width non-joiner)
+        "Dr. Jean-Luc O'Neil",
+        "  padded  ",
+    ],
+)
+def test_validate_name_accepts_real_names_in_any_script(good: str) -> None:
+    assert validate_name(good) == good.strip()
+
+
+def test_encode_record_refuses_lone_surrogates_with_value_error() -> None:
+    """Never a UnicodeEncodeError from deep inside the store."""
+    rec = PersonRecord(new_user_id(), "Sal\udcff", "m", 0.0, np.zeros((1, 4), np.float32))
+    with pytest.raises(ValueError, match="surrogate") as info:
+        encode_record(rec)
+    assert not isinstance(info.value, UnicodeError)
+
+
+def test_encode_record_keeps_names_older_versions_accepted() -> None:
+    """`keys rotate` re-encodes every record: a name stored before the stricter rules (here a
+    zero-width space) must still be re-encodable."""
+    rec = PersonRecord(new_user_id(), "Ann\u200bLee", "m", 0.0, np.zeros((1, 4), np.float32))
+    assert decode_record(encode_record(rec)).name == "Ann\u200bLee"
 
 
 def test_keyring_round_trip_and_repr_hides_key() -> None:

@@ -14,7 +14,9 @@ from edge_gate.gallery.store import GalleryStore
 
 DIM = 8
 names = st.text(
-    alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=30
+    alphabet=st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Zl", "Zp")),
+    min_size=1,
+    max_size=30,
 ).filter(lambda s: s.strip() == s)
 ops = st.lists(
     st.one_of(

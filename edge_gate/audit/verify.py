@@ -1,8 +1,10 @@
 """Check a stream of audit events, as a security desk would: signatures, duplicates, seq gaps.
 
 Input: one event per line (the JSON published on ``…/events``); ``mosquitto_sub -v`` lines
-(``topic payload``) are accepted too. Duplicates (same ``id``, e.g. redelivered after a gateway
-crash) are fine; two different events with the same gateway and ``seq`` are a failure.
+(``topic payload``) are accepted too. Lines may be bytes: one that is not UTF-8 is a malformed
+event, not a crash. An input without a single event fails (an empty capture proves nothing).
+Duplicates (same ``id``, e.g. redelivered after a gateway crash) are fine; two different events
+with the same gateway and ``seq`` are a failure.
 """
 
 from __future__ import annotations
@@ -40,12 +42,17 @@ class VerifyReport:
         return sum(b - a + 1 for spans in self.gaps.values() for a, b in spans)
 
     @property
+    def empty(self) -> bool:
+        """No event at all (empty input or blank lines only)."""
+        return self.lines == 0
+
+    @property
     def ok(self) -> bool:
-        return not self.problems and not self.gaps
+        return not self.empty and not self.problems and not self.gaps
 
     def exit_code(self) -> int:
-        """0 all good; 1 a bad/malformed/conflicting event; 2 signatures fine but seq gaps."""
-        if self.problems:
+        """0 all good; 1 no events or a bad/malformed/conflicting event; 2 only seq gaps."""
+        if self.problems or self.empty:
             return 1
         return 2 if self.gaps else 0
 
@@ -62,12 +69,20 @@ def _gaps(seqs: set[int]) -> list[tuple[int, int]]:
     return [(a + 1, b - 1) for a, b in itertools.pairwise(ordered) if b - a > 1]
 
 
-def verify_lines(lines: Iterable[str], public_key: Ed25519PublicKey) -> VerifyReport:
+def verify_lines(lines: Iterable[str | bytes], public_key: Ed25519PublicKey) -> VerifyReport:
     """Verify every non-blank line; collect problems instead of stopping at the first."""
     report = VerifyReport()
     ids_by_seq: dict[tuple[str, int], str] = {}
     seen_ids: set[str] = set()
     for line_no, raw in enumerate(lines, start=1):
+        if isinstance(raw, bytes):
+            try:
+                raw = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                report.lines += 1
+                detail = f"not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})"
+                report.problems.append(Problem(line_no, "malformed", detail))
+                continue
         text = _payload(raw)
         if not text:
             continue
@@ -118,5 +133,7 @@ def format_report(report: VerifyReport) -> list[str]:
         text = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in spans) or "none"
         out.append(f"gateway {gateway}: seq {lo}..{hi}, gaps: {text}")
     out.extend(f"line {p.line}: {p.kind}: {p.detail}" for p in report.problems)
+    if report.empty:
+        out.append("no events found: the input is empty or holds only blank lines")
     out.append("OK" if report.ok else "FAILED")
     return out

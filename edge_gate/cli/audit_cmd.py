@@ -6,7 +6,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO
 
 import click
 
@@ -58,11 +58,12 @@ def pubkey(config_path: Path | None, show_id: bool) -> None:
     help="the gateway's public key (from `edge-gate audit pubkey`)",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
-@click.argument("events", type=click.File("r", encoding="utf-8"), default="-")
-def verify(pubkey_file: Path, as_json: bool, events: TextIO) -> None:
+@click.argument("events", type=click.File("rb"), default="-")
+def verify(pubkey_file: Path, as_json: bool, events: BinaryIO) -> None:
     """Check every event's signature and report seq gaps (EVENTS.jsonl, default stdin).
 
-    Exit 0 when all is well, 1 on any bad or malformed event, 2 on seq gaps.
+    Exit 0 when all is well, 1 on any bad or malformed event (a line that is not UTF-8 too) or
+    when there is no event at all, 2 on seq gaps.
     """
     from edge_gate.audit.signing import load_public_key
     from edge_gate.audit.verify import format_report, verify_lines
@@ -82,6 +83,7 @@ def verify(pubkey_file: Path, as_json: bool, events: TextIO) -> None:
             "gaps": report.gaps,
             "seq_range": report.seq_range,
             "problems": [vars(p) for p in report.problems],
+            "empty": report.empty,
             "ok": report.ok,
         }
         click.echo(json.dumps(body, indent=2, sort_keys=True))

@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
+from typing import TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from edge_gate.config.base import Section
 from edge_gate.config.camera import CameraConfig
@@ -26,6 +27,8 @@ from edge_gate.errors import ConfigError
 DEFAULT_CONFIG_PATH = Path("/etc/edge-gate/edge-gate.toml")
 CONFIG_ENV = "EDGE_GATE_CONFIG"
 MAX_CONFIG_BYTES = 1_000_000
+
+_M = TypeVar("_M", bound=BaseModel)
 
 __all__ = [
     "CameraConfig",
@@ -70,10 +73,28 @@ def _format_errors(err: ValidationError) -> list[str]:
     return lines
 
 
+def _rebase(model: _M, base_dir: Path) -> _M:
+    """``model`` with every relative :class:`Path` field (also in sub-tables) under ``base_dir``."""
+    update: dict[str, object] = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, Path) and not value.is_absolute():
+            update[name] = base_dir / value
+        elif isinstance(value, BaseModel):
+            rebased = _rebase(value, base_dir)
+            if rebased is not value:
+                update[name] = rebased
+    return model.model_copy(update=update) if update else model
+
+
 def validate_config_text(
     text: str, base_dir: Path | None = None
 ) -> tuple[EdgeGateConfig | None, list[str]]:
-    """Parse and validate; return the config or every problem as ``key.path: message``."""
+    """Parse and validate; return the config or every problem as ``key.path: message``.
+
+    With ``base_dir`` (the config file's directory) relative paths in the config mean paths
+    under it, whatever the current directory; they come back absolute.
+    """
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -82,11 +103,16 @@ def validate_config_text(
         cfg = EdgeGateConfig.model_validate(raw)
     except ValidationError as e:
         return None, _format_errors(e)
+    if base_dir is not None:
+        cfg = _rebase(cfg, Path(base_dir).absolute())
     return cfg, []
 
 
 def load_config(path: Path | None = None) -> EdgeGateConfig:
-    """Load and validate the config file; raise :class:`ConfigError` listing every problem."""
+    """Load and validate the config file; raise :class:`ConfigError` listing every problem.
+
+    Relative paths in the file are taken relative to the file's directory.
+    """
     path = Path(path) if path is not None else default_config_path()
     try:
         with open(path, "rb") as fh:
@@ -99,7 +125,7 @@ def load_config(path: Path | None = None) -> EdgeGateConfig:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: config is not UTF-8") from e
-    cfg, problems = validate_config_text(text)
+    cfg, problems = validate_config_text(text, base_dir=path.parent)
     if cfg is None:
         raise ConfigError(f"{path}: invalid config\n" + "\n".join(problems))
     return cfg

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
-from pydantic import Field
+from edge_gate.capture.url import parse_source, redact
+from edge_gate.config.base import NonEmptyPath, Section
+from edge_gate.errors import ConfigError
 
-from edge_gate.config.base import Section
+_URL_PREFIX = "camera.url: "
 
 
 class CameraConfig(Section):
@@ -15,10 +18,10 @@ class CameraConfig(Section):
         description="rtsp://, rtsps://, /dev/videoN (or a udev symlink) or file:// URL; "
         "no credentials in it: they come from username_file/password_file",
     )
-    username_file: Path | None = Field(
+    username_file: NonEmptyPath | None = Field(
         None, description="file (or systemd credential) holding the camera user name"
     )
-    password_file: Path | None = Field(
+    password_file: NonEmptyPath | None = Field(
         None, description="file (or systemd credential) holding the camera password"
     )
     width: int = Field(
@@ -32,7 +35,7 @@ class CameraConfig(Section):
     stall_timeout_s: float = Field(
         3.0, gt=0, le=120, description="no frame for this long → reconnect"
     )
-    ca_file: Path | None = Field(
+    ca_file: NonEmptyPath | None = Field(
         None,
         description="CA bundle (PEM) that must have signed the rtsps:// camera's certificate; "
         "default: the system store. A camera's self-signed certificate works as its own CA",
@@ -57,3 +60,14 @@ class CameraConfig(Section):
         True, description="file sources only: pace frames at the file's frame rate"
     )
     loop: bool = Field(False, description="file sources only: restart at the end")
+
+    @field_validator("url")
+    @classmethod
+    def _url_accepted_by_the_daemon(cls, url: str) -> str:
+        """The same check the daemon applies at start (no credentials, known scheme, host)."""
+        try:
+            parse_source(url)
+        except (ConfigError, ValueError) as e:
+            reason = redact(str(e)).removeprefix(_URL_PREFIX)  # the key path is added by the caller
+            raise PydanticCustomError("camera_url", "{reason}", {"reason": reason}) from None
+        return url

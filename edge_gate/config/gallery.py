@@ -6,18 +6,18 @@ from pathlib import Path
 
 from pydantic import Field
 
-from edge_gate.config.base import Section
+from edge_gate.config.base import NonEmptyPath, Section
 
 
 class GalleryConfig(Section):
-    db_file: Path = Field(
+    db_file: NonEmptyPath = Field(
         Path("/var/lib/edge-gate/gallery.db"), description="encrypted gallery database"
     )
-    key_file: Path = Field(
+    key_file: NonEmptyPath = Field(
         Path("/etc/edge-gate/credentials/gallery.key"),
         description="gallery key ring file, mode 0600 (systemd credential gallery.key)",
     )
-    generation_file: Path | None = Field(
+    generation_file: NonEmptyPath | None = Field(
         None,
         description="rollback counter kept outside the database; default: <db_file>.gen. "
         "Put it on storage that cannot be rolled back together with the database",

@@ -6,22 +6,24 @@ from pathlib import Path
 
 from pydantic import Field
 
-from edge_gate.config.base import Section
+from edge_gate.config.base import NonEmptyPath, NonEmptyStr, Section
 
 
 class MqttConfig(Section):
-    host: str = Field("localhost", description="broker host name (checked against its certificate)")
+    host: NonEmptyStr = Field(
+        "localhost", description="broker host name (checked against its certificate)"
+    )
     port: int = Field(8883, ge=1, le=65535, description="broker port")
-    ca_file: Path | None = Field(None, description="CA that signed the broker certificate")
-    cert_file: Path | None = Field(None, description="client certificate for mutual TLS")
-    key_file: Path | None = Field(
+    ca_file: NonEmptyPath | None = Field(None, description="CA that signed the broker certificate")
+    cert_file: NonEmptyPath | None = Field(None, description="client certificate for mutual TLS")
+    key_file: NonEmptyPath | None = Field(
         None, description="client private key for mutual TLS (credential mqtt.key)"
     )
-    username_file: Path | None = Field(
+    username_file: NonEmptyPath | None = Field(
         None,
         description="optional broker user name file (used with password_file; TLS still applies)",
     )
-    password_file: Path | None = Field(
+    password_file: NonEmptyPath | None = Field(
         None, description="optional broker password file (credential mqtt.password)"
     )
     topic_prefix: str = Field(
@@ -43,7 +45,7 @@ class MqttConfig(Section):
         description="send audit events without TLS (testing only: no encryption, no broker "
         "authentication; logs a warning at every connect)",
     )
-    outbox_file: Path = Field(
+    outbox_file: NonEmptyPath = Field(
         Path("/var/lib/edge-gate/outbox.db"), description="durable outbox database"
     )
     outbox_max_events: int = Field(
@@ -54,7 +56,7 @@ class MqttConfig(Section):
         "only security events remain the new one is refused; drops are counted and published "
         "as one signed audit.dropped event",
     )
-    signing_key_file: Path = Field(
+    signing_key_file: NonEmptyPath = Field(
         Path("/etc/edge-gate/credentials/audit.key"),
         description="Ed25519 event signing key (credential audit.key)",
     )

@@ -6,17 +6,19 @@ from pathlib import Path
 
 from pydantic import Field
 
-from edge_gate.config.base import Section
+from edge_gate.config.base import NonEmptyPath, NonEmptyStr, Section
 
 
 class RelayConfig(Section):
-    port: str = Field("/dev/edge-gate-relay", description="serial device of the relay controller")
+    port: NonEmptyStr = Field(
+        "/dev/edge-gate-relay", description="serial device of the relay controller"
+    )
     baudrate: int = Field(115200, ge=1200, le=4_000_000, description="serial speed")
-    key_file: Path = Field(
+    key_file: NonEmptyPath = Field(
         Path("/etc/edge-gate/credentials/relay.key"),
         description="32-byte relay HMAC key (credential name relay.key)",
     )
-    counter_file: Path = Field(
+    counter_file: NonEmptyPath = Field(
         Path("/var/lib/edge-gate/relay.counter"), description="persisted monotonic command counter"
     )
     pulse_ms: int = Field(

@@ -6,11 +6,13 @@ from pathlib import Path
 
 from pydantic import Field
 
-from edge_gate.config.base import Section
+from edge_gate.config.base import NonEmptyPath, Section
 
 
 class ServiceConfig(Section):
-    state_dir: Path = Field(Path("/var/lib/edge-gate"), description="writable state directory")
+    state_dir: NonEmptyPath = Field(
+        Path("/var/lib/edge-gate"), description="writable state directory"
+    )
     heartbeat_timeout_s: float = Field(
         5.0,
         gt=0,
@@ -25,6 +27,6 @@ class ServiceConfig(Section):
         description="how often the gallery's generation file is checked; an enroll, revoke or "
         "rename by the admin CLI takes effect at the door within this time",
     )
-    snapshot_dir: Path | None = Field(
+    snapshot_dir: NonEmptyPath | None = Field(
         None, description="write annotated PNG snapshots of decisions here (opt in: contains faces)"
     )

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import math
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from edge_gate.config.base import Section
+from edge_gate.config.base import NonEmptyPath, Section
 
 _MODEL_NAME = r"^[a-z0-9][a-z0-9\-_.]*$"
 
 
 class VisionConfig(Section):
-    models_dir: Path | None = Field(
+    models_dir: NonEmptyPath | None = Field(
         None,
         description="directory with manifest.json; default: $EDGE_GATE_MODELS, "
         "/usr/share/edge-gate/models, then the models shipped with the package",
@@ -64,3 +64,18 @@ class VisionConfig(Section):
     max_image_bytes: int = Field(
         50_000_000, ge=1000, le=1_000_000_000, description="refuse image files larger than this"
     )
+
+    @field_validator("detect_thresholds")
+    @classmethod
+    def _thresholds_are_probabilities(
+        cls, value: tuple[float, float, float]
+    ) -> tuple[float, float, float]:
+        """Each is a face probability in (0, 1]: 0 or less accepts everything, above 1 nothing."""
+        bad = [
+            f"{stage} {t}"
+            for stage, t in zip(("P-Net", "R-Net", "O-Net"), value, strict=True)
+            if not (math.isfinite(t) and 0 < t <= 1)
+        ]
+        if bad:
+            raise ValueError(f"thresholds must be in (0, 1]; got {', '.join(bad)}")
+        return value

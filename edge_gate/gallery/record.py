@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import struct
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,12 @@ MAX_NAME_CHARS = 200
 MAX_TEMPLATES = 64
 MAX_DIM = 4096
 USER_ID_RE = re.compile(r"^u_[a-z2-7]{12}$")
+# controls (Cc), invisible format characters such as bidi overrides (Cf), line/paragraph
+# separators (Zl, Zp) and lone surrogates (Cs: undecodable bytes from a non-UTF-8 terminal)
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+# zero-width non-joiner / joiner: Cf, but part of correct spelling in Persian and Indic
+# scripts and of emoji sequences such as 👩‍🔬
+_ALLOWED_FORMAT_CHARS = frozenset({"\u200c", "\u200d"})
 _LEN = struct.Struct("<I")
 
 
@@ -45,9 +52,33 @@ def validate_name(name: str) -> str:
         raise ValueError("the name is empty")
     if len(stripped) > MAX_NAME_CHARS:
         raise ValueError(f"the name is longer than {MAX_NAME_CHARS} characters")
-    if any(ord(c) < 32 or ord(c) == 127 for c in stripped):
-        raise ValueError("the name contains control characters")
+    for c in stripped:
+        category = unicodedata.category(c)
+        if category in _REFUSED_CATEGORIES and c not in _ALLOWED_FORMAT_CHARS:
+            raise ValueError(
+                f"the name contains U+{ord(c):04X} ({_describe(c, category)}); control, "
+                "invisible formatting and line separator characters are not allowed"
+            )
     return stripped
+
+
+def _storable_name(name: str) -> str:
+    """The weaker check ``encode_record`` applies: what older versions accepted, UTF-8 encodable.
+
+    New names pass :func:`validate_name` first (enroll, rename); re-encrypting a record written
+    by an older version (``keys rotate``) must not fail on a name it then accepted.
+    """
+    if not name or name != name.strip() or len(name) > MAX_NAME_CHARS:
+        raise ValueError("the name is empty, not stripped or too long")
+    if any(ord(c) < 32 or ord(c) == 127 or unicodedata.category(c) == "Cs" for c in name):
+        raise ValueError("the name contains control characters or lone surrogates")
+    return name
+
+
+def _describe(c: str, category: str) -> str:
+    if category == "Cs":
+        return "a lone surrogate: the name was not valid UTF-8 text"
+    return unicodedata.name(c, "a control character" if category == "Cc" else category)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +111,7 @@ def encode_record(rec: PersonRecord) -> bytes:
         raise ValueError("bad template dimension")
     header: dict[str, Any] = {
         "user_id": rec.user_id,
-        "name": validate_name(rec.name),
+        "name": _storable_name(rec.name),
         "model": rec.model,
         "created_at": float(rec.created_at),
         "n": int(templates.shape[0]),
