@@ -242,3 +242,29 @@ def test_users_rename_refuses_bad_names(site: dict[str, Any]) -> None:
         assert "U+" in r.output
     after = json.loads(_run(*show).output)
     assert after["name"] == before["name"]
+
+
+def test_no_gallery_change_without_a_working_audit_trail(
+    site: dict[str, Any], tmp_path: Path
+) -> None:
+    """A damaged outbox: enroll, rename and revoke refuse up front (exit 1, clear message) and
+    the gallery is exactly as before: no change goes unrecorded."""
+    cfg = load_config(Path(site["conf"]))
+    outbox = cfg.mqtt.outbox_file
+    backup = tmp_path / "outbox.backup"
+    backup.write_bytes(outbox.read_bytes())
+    before = _run("users", "list", "--json", "--config", site["conf"]).output
+    try:
+        outbox.write_bytes(b"this is not an SQLite database" * 100)
+        for args in (
+            ["enroll", "--name", "Z", str(site["orl"] / "s9" / "1.pgm")],
+            ["users", "rename", site["s1"], "Other"],
+            ["users", "revoke", site["s2"]],
+        ):
+            r = _run(*args, "--config", site["conf"])
+            assert r.exit_code == 1, (args, r.output)
+            assert "outbox" in r.output, r.output
+            assert "Traceback" not in r.output
+    finally:
+        outbox.write_bytes(backup.read_bytes())
+    assert _run("users", "list", "--json", "--config", site["conf"]).output == before

@@ -16,7 +16,7 @@ from edge_gate.cli.gallery_common import (
     fail,
     gallery_errors,
     open_store,
-    require_audit_key,
+    require_audit_trail,
     with_progress,
 )
 from edge_gate.cli.options import config_option, load_or_exit
@@ -52,7 +52,7 @@ def enroll(
     with gallery_errors(cfg):
         store = open_store(cfg)
         gallery = store.load() if store.exists() else None
-        require_audit_key(cfg)
+        require_audit_trail(cfg)
         pipe = face_pipeline(cfg)
         if gallery is not None:
             gallery.require_model(pipe.embedder_id)

@@ -105,11 +105,12 @@ def _audit_tampered(cfg: EdgeGateConfig, message: str) -> None:
         trail.close()
 
 
-def require_audit_key(cfg: EdgeGateConfig) -> None:
-    """Refuse a change up front when its audit event could not be signed."""
-    from edge_gate.audit.signing import load_signing_key
+def require_audit_trail(cfg: EdgeGateConfig) -> None:
+    """Refuse a change up front when its audit event could not be signed or stored (missing
+    key, unreadable or damaged outbox): a gallery change never goes unrecorded for that."""
+    from edge_gate.audit.trail import AuditTrail
 
-    load_signing_key(cfg.mqtt.signing_key_file)
+    AuditTrail.from_config(cfg.mqtt).close()
 
 
 def face_pipeline(cfg: EdgeGateConfig) -> FacePipeline:

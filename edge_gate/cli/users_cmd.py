@@ -16,7 +16,7 @@ from edge_gate.cli.gallery_common import (
     iso,
     load_gallery,
     open_store,
-    require_audit_key,
+    require_audit_trail,
 )
 from edge_gate.cli.options import config_option, load_or_exit
 
@@ -83,7 +83,7 @@ def users_revoke(user_id: str, as_json: bool, config_path: Path | None) -> None:
     cfg = load_or_exit(config_path)
     check_user_id(user_id)
     with gallery_errors(cfg):
-        require_audit_key(cfg)
+        require_audit_trail(cfg)
         store = open_store(cfg)
         try:
             store.revoke(user_id)
@@ -116,7 +116,7 @@ def users_rename(user_id: str, new_name: str, as_json: bool, config_path: Path |
     cfg = load_or_exit(config_path)
     check_user_id(user_id)
     with gallery_errors(cfg):
-        require_audit_key(cfg)
+        require_audit_trail(cfg)
         try:
             open_store(cfg).rename(user_id, new_name)
         except KeyError:
