@@ -49,7 +49,9 @@ def test_run_with_loose_key_file_exits_78(tmp_path: Path) -> None:
     assert "PRIVATE KEY" not in proc.stderr + proc.stdout
 
 
-@pytest.mark.parametrize("breakage", ["relay_key_missing", "counter_is_a_directory"])
+@pytest.mark.parametrize(
+    "breakage", ["relay_key_missing", "counter_is_a_directory", "counter_cannot_be_written"]
+)
 def test_late_start_failures_report_the_real_reason(tmp_path: Path, breakage: str) -> None:
     """A failure after the audit trail opened (relay key, counter file) is reported as itself,
     with the config exit code where the config is at fault, and no traceback."""
@@ -58,9 +60,18 @@ def test_late_start_failures_report_the_real_reason(tmp_path: Path, breakage: st
     if breakage == "relay_key_missing":
         (site / "relay.key").unlink()
         expected, code = "relay.key", 78
-    else:
+    elif breakage == "counter_is_a_directory":
         (site / "relay.counter").mkdir()
         expected, code = "relay.counter", 1
+    else:  # readable but not writable (as a read-only or full state directory; even root
+        # cannot create files in /proc/self): found at start, not at the first unlock
+        config = site / "edge-gate.toml"
+        text = config.read_text()
+        assert f'counter_file = "{site}/relay.counter"' in text
+        config.write_text(
+            text.replace(f'"{site}/relay.counter"', '"/proc/self/edge-gate-relay.counter"')
+        )
+        expected, code = "cannot persist relay counter", 1
     proc = run_cli("run", "--config", str(site / "edge-gate.toml"))
     assert proc.returncode == code, proc.stderr
     assert expected in proc.stderr

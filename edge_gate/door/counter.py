@@ -63,6 +63,12 @@ class CounterStore:
         except OSError as e:
             raise RelayError(f"{self._path}: cannot persist relay counter: {e.strerror}") from e
 
+    def check_writable(self) -> None:
+        """Persist the current value again: a start-up check that the next unlock can be
+        recorded (a read-only or full state directory is found before READY, not at the door)."""
+        with self._lock:
+            self._write(max(self._value, self._read()))
+
     def reserve(self) -> int:
         """Increment, persist (fsync + rename + dir fsync), then return the new counter."""
         with self._lock:

@@ -125,10 +125,13 @@ class Daemon:
         self._gallery_stamp = gallery_stamp(cfg)
         self.matcher = load_gallery(cfg, self.embedder_id, self.embedding_size)
         self.notifier.status("starting: relay handshake")
+        key = load_relay_key(cfg.relay.key_file)
+        counter = CounterStore(cfg.relay.counter_file)
+        counter.check_writable()  # every unlock must be recorded first: find out now
         client = RelayClient(
             SerialChannel(cfg.relay.port, cfg.relay.baudrate),
-            load_relay_key(cfg.relay.key_file),
-            CounterStore(cfg.relay.counter_file),
+            key,
+            counter,
             timeout_s=cfg.relay.timeout_s,
         )
         hello = client.handshake()
