@@ -47,6 +47,9 @@ def gallery_errors(cfg: EdgeGateConfig | None = None) -> Iterator[None]:
         fail(f"GALLERY INTEGRITY FAILURE: {e}", EXIT_TAMPERED)
     except EdgeGateError as e:
         fail(str(e))
+    except OSError as e:  # a full disk, a read-only mount: say which file, not a traceback
+        where = f"{e.filename}: " if e.filename else ""
+        fail(f"{where}{e.strerror or e}")
 
 
 def echo_json(obj: Any) -> None:

@@ -171,9 +171,11 @@ class GalleryStore:
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, self.db_path)
-        except BaseException:
+        except BaseException as e:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+            if isinstance(e, sqlite3.Error):  # e.g. a full disk while writing the schema
+                raise GalleryError(f"{self.db_path}: cannot create the gallery: {e}") from e
             raise
         log.info("gallery.created", extra={"EG_GENERATION": 0})
         return gallery_id
