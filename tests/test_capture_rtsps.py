@@ -23,13 +23,6 @@ from tests.rtsp_server import RtspTestServer, make_ca
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
-CLIP = "WolfgangLanger_Pexels.mp4"
-
-
-@pytest.fixture(scope="module")
-def clip(testdata: Path) -> Path:
-    return testdata / "pyfeat" / CLIP
-
 
 @pytest.fixture(scope="module")
 def tls_server(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RtspTestServer]:
