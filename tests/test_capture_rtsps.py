@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ from edge_gate.capture.rtsp_check import TlsSettings
 from edge_gate.capture.sources import Credentials, RtspSource, SourceSpec, open_source
 from edge_gate.capture.tls_relay import TlsRelay
 from edge_gate.config.camera import CameraConfig
+from edge_gate.devpki import new_ca, new_leaf, write_cert, write_key
 from tests.rtsp_server import RtspTestServer, make_ca
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -263,3 +265,75 @@ def test_another_local_process_cannot_take_the_relay(tls_server: RtspTestServer)
         assert answer.startswith(b"RTSP/1.0 ")  # the real camera answered through the relay
     finally:
         relay.close()
+
+
+RESETTER = """
+import socket, struct, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=3)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()  # RST at once: the relay's peer check then finds no peer
+"""
+
+
+def test_a_racer_that_resets_at_once_does_not_kill_the_relay(tls_server: RtspTestServer) -> None:
+    """Connect-and-reset from another process: hung up on like any racer; the relay keeps
+    listening and this process's connection still reaches the camera."""
+    relay = TlsRelay.open(tls_server.url, TlsSettings(tls_server.ca_file), timeout_s=5.0)
+    port = relay.local_url.split(":")[2].split("/")[0]
+    try:
+        for _ in range(3):
+            subprocess.run([sys.executable, "-c", RESETTER, port], check=True, timeout=10)
+        time.sleep(0.3)
+        assert relay.running
+        with socket.create_connection(("127.0.0.1", int(port)), timeout=3) as mine:
+            mine.sendall(b"OPTIONS " + tls_server.url.encode() + b" RTSP/1.0\r\nCSeq: 1\r\n\r\n")
+            assert mine.recv(65536).startswith(b"RTSP/1.0 ")
+    finally:
+        relay.close()
+
+
+class TicketingEchoServer:
+    """A TLS 1.3 echo server (Python ssl, which sends session tickets after the handshake)."""
+
+    def __init__(self, workdir: Path) -> None:
+        ca = new_ca("echo CA")
+        self.ca_file = workdir / "echo-ca.pem"
+        write_cert(self.ca_file, ca[0])
+        cert, key = new_leaf("127.0.0.1", ca, server_names=("127.0.0.1",))
+        write_cert(workdir / "echo.pem", cert)
+        write_key(workdir / "echo.key", key)
+        self._ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        self._ctx.load_cert_chain(workdir / "echo.pem", workdir / "echo.key")
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        raw, _ = self._listener.accept()
+        with self._ctx.wrap_socket(raw, server_side=True) as tls:
+            while data := tls.recv(65536):
+                tls.sendall(data)
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def test_session_tickets_do_not_stall_the_relay(tmp_path: Path) -> None:
+    """The camera's TLS 1.3 session tickets arrive while FFmpeg has not spoken yet: the relay
+    must not sit in a blocking read waiting for data that only FFmpeg's request would bring."""
+    server = TicketingEchoServer(tmp_path)
+    relay = TlsRelay.open(
+        f"rtsps://127.0.0.1:{server.port}/cam", TlsSettings(server.ca_file), timeout_s=5.0
+    )
+    port = int(relay.local_url.split(":")[2].split("/")[0])
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=3) as mine:
+            time.sleep(0.5)  # the tickets are in the relay's socket before our first byte
+            t0 = time.monotonic()
+            mine.sendall(b"OPTIONS rtsp://127.0.0.1/cam RTSP/1.0\r\nCSeq: 1\r\n\r\n")
+            assert mine.recv(65536).startswith(b"OPTIONS ")  # echoed through the relay
+            assert time.monotonic() - t0 < 1.0
+    finally:
+        relay.close()
+        server.close()

@@ -385,16 +385,17 @@ def test_old_ack_does_not_confirm_new_unlock(tmp_path: Path) -> None:
 
 
 def _ack_losing_relay(
-    accept: bool, answer_status: bool
+    accept: bool, answer_status: bool, highest_at_start: int = 0
 ) -> Callable[[Message, bytes], bytes | None]:
-    """A relay whose ACKs never arrive (a mangled line); it executes the UNLOCK when ``accept``
-    and answers STATUS (MAC'd, with its highest accepted counter) when ``answer_status``."""
-    highest = [0]
+    """A relay whose answers to UNLOCK never arrive (a mangled line). It executes an UNLOCK
+    when ``accept`` and the counter is past its highest, and answers STATUS (MAC'd, with its
+    highest accepted counter) when ``answer_status``."""
+    highest = [highest_at_start]
 
     def answer(msg: Message, key: bytes) -> bytes | None:
         if isinstance(msg, Hello):
             return encode(Challenge(msg.gw_nonce, b"n" * 16, 2000, highest[0]), key)
-        if isinstance(msg, Unlock) and accept:
+        if isinstance(msg, Unlock) and accept and msg.counter > highest[0]:
             highest[0] = msg.counter  # energised; the ACK is lost on the way back
         if isinstance(msg, StatusRequest) and answer_status:
             return encode(Status(msg.gw_nonce, False, False, accept, highest[0]), key)
@@ -404,24 +405,28 @@ def _ack_losing_relay(
 
 
 @pytest.mark.parametrize(
-    ("accept", "answer_status", "ok", "reason"),
+    ("accept", "answer_status", "relay_ahead", "ok", "reason"),
     [
-        (True, True, True, "unlocked_ack_lost"),  # the door opened: say so
-        (False, True, False, "timeout"),  # authenticated: the relay did not take it
-        (True, False, False, "unconfirmed"),  # nothing authenticated: unknown, say that
+        (True, True, 0, True, "unlocked_ack_lost"),  # the door opened: say so
+        (False, True, 0, False, "timeout"),  # authenticated: the relay did not take it
+        (True, False, 0, False, "unconfirmed"),  # nothing authenticated: unknown, say that
+        # our counter file was restored from an old copy: the relay (at 100) refused our 1
+        # and its NACK was lost; its counter being past ours proves nothing about this command
+        (True, True, 100, False, "timeout"),
     ],
 )
 def test_a_lost_ack_is_settled_by_an_authenticated_status(
-    tmp_path: Path, accept: bool, answer_status: bool, ok: bool, reason: str
+    tmp_path: Path, accept: bool, answer_status: bool, relay_ahead: int, ok: bool, reason: str
 ) -> None:
-    """No ACK after the UNLOCK: the gateway asks for a MAC'd STATUS and reports what the door
-    did (opened / did not open / unknown) instead of a plain timeout."""
-    relay = _ScriptedRelay(_key(), _ack_losing_relay(accept, answer_status))
+    """No answer after the UNLOCK: the gateway asks for a MAC'd STATUS and reports what the
+    door did (opened / did not open / unknown) instead of a plain timeout."""
+    relay = _ScriptedRelay(_key(), _ack_losing_relay(accept, answer_status, relay_ahead))
     try:
         client = make_client(relay.port, relay._key, tmp_path / "counter", timeout_s=0.3)
         outcome = client.unlock(200)
         assert (outcome.ok, outcome.reason) == (ok, reason)
         assert outcome.counter == 1
+        assert client._counter.value >= relay_ahead  # behind: moved past the relay's counter
         client.channel.close()
     finally:
         relay.close()

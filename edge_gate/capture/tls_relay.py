@@ -110,7 +110,9 @@ class TlsRelay:
         return self._thread.is_alive()
 
     def close(self, timeout_s: float = 2.0) -> None:
-        """Stop relaying and close both connections (idempotent)."""
+        """Stop relaying; the relay thread closes both connections within a poll, or within
+        ``IO_TIMEOUT_S`` when it is blocked sending to a peer that stopped reading (idempotent;
+        waits at most ``timeout_s``)."""
         self._stop.set()
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout_s)
@@ -134,7 +136,11 @@ class TlsRelay:
                 local, _peer = self._listener.accept()
             except TimeoutError:
                 continue
-            if not peer_is_this_process(local):
+            try:
+                ours = peer_is_this_process(local)
+            except OSError:  # the peer reset already (a racer's trick to kill the listener)
+                ours = False
+            if not ours:
                 log.warning("camera.tls_relay_foreign_peer")  # another local process raced us
                 local.close()
                 self.foreign_refused += 1
@@ -146,19 +152,29 @@ class TlsRelay:
 
     def _pump(self, local: socket.socket) -> None:
         up = self._upstream
-        up.settimeout(IO_TIMEOUT_S)
         local.settimeout(IO_TIMEOUT_S)
         while not self._stop.is_set():
             # decrypted bytes already inside the SSL object do not make the socket readable
             pending = isinstance(up, ssl.SSLSocket) and up.pending() > 0
             ready = [up] if pending else select.select([local, up], [], [], POLL_S)[0]
             for sock in ready:
-                data = sock.recv(CHUNK_BYTES)
-                if not data:
-                    return
                 if sock is up:
+                    # non-blocking: a readable socket may hold only part of a record, or only
+                    # TLS 1.3 session tickets, and must not stall the other direction
+                    up.settimeout(0.0)
+                    try:
+                        data = up.recv(CHUNK_BYTES)
+                    except ssl.SSLWantReadError:
+                        continue
+                    finally:
+                        up.settimeout(IO_TIMEOUT_S)
+                    if not data:
+                        return
                     local.sendall(data)
                     self.bytes_down += len(data)
                 else:
+                    data = local.recv(CHUNK_BYTES)
+                    if not data:
+                        return
                     up.sendall(data)
                     self.bytes_up += len(data)

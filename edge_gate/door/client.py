@@ -1,9 +1,13 @@
 """The gateway side of the relay protocol: handshake, signed unlock, verified answer, status.
 
 Every outcome is a value: :class:`UnlockOutcome` ``ok`` is true only after an ACK whose MAC,
-nonce and counter all check out. Reasons (stable strings, used in audit events):
+nonce and counter all check out (``unlocked``), or, when that ACK was lost, after a MAC'd
+STATUS bound to a fresh nonce shows that the relay accepted exactly this command's counter
+(``unlocked_ack_lost``). Reasons (stable strings, used in audit events):
 
-``unlocked``, ``relay_unavailable``, ``timeout``, ``bad_mac`` (an answer failed its MAC),
+``unlocked``, ``unlocked_ack_lost``, ``unconfirmed`` (the UNLOCK went out and the relay went
+quiet: the door may have opened), ``relay_unavailable``, ``timeout``, ``bad_mac`` (an answer
+failed its MAC),
 ``bad_challenge``, ``stale`` (deadline passed before sending), ``counter_error`` (the counter
 could not be persisted), ``nack:<code>`` with code one of ``bad_mac``, ``replay``, ``expired``,
 ``counter``, ``bad_pulse``, ``internal``, ``unknown_<n>``.
@@ -196,11 +200,11 @@ class RelayClient:
         except ChannelUnavailable:
             return self._done(start, "relay_unavailable", value)
         except _Timeout:
-            return self._settle_unanswered(start, value, pulse_ms, "timeout")
+            return self._settle_unanswered(start, challenge, value, pulse_ms, "timeout")
         ack_ms = (self._clock() - sent_s) * 1000.0
         answer = d.message
         if d.result is not Result.OK or not isinstance(answer, Answer):
-            return self._settle_unanswered(start, value, pulse_ms, "bad_mac")
+            return self._settle_unanswered(start, challenge, value, pulse_ms, "bad_mac")
         if answer.is_ack and answer.code == NackCode.OK and answer.pulse_ms > 0:
             return UnlockOutcome(
                 True, "unlocked", (self._clock() - start) * 1000.0, answer.pulse_ms, value, ack_ms
@@ -214,13 +218,20 @@ class RelayClient:
         return self._done(start, reason, value)
 
     def _settle_unanswered(
-        self, start: float, value: int, pulse_ms: int, why: str
+        self, start: float, challenge: Challenge, value: int, pulse_ms: int, why: str
     ) -> UnlockOutcome:
         """The UNLOCK went out but no valid answer came back: a lost or mangled ACK, or a
         refused command. Ask the relay (a MAC'd STATUS bound to a fresh nonce) whether it
-        accepted this counter, so the audit trail says what the door really did."""
+        accepted this counter, so the audit trail says what the door really did.
+
+        Only a relay counter that was below ours at the challenge and has reached ours since
+        proves this command ran; a relay already ahead of us (our counter file restored from an
+        old copy) refused it, and we move our counter past the relay's."""
         st = self.status()
-        if st.ok and st.relay_counter >= value:
+        if st.ok and st.relay_counter >= value and challenge.relay_counter >= value:
+            self._counter.advance_to(st.relay_counter)  # we were behind: this command was refused
+            return self._done(start, why, value)
+        if st.ok and challenge.relay_counter < value <= st.relay_counter:
             log.warning("relay.ack_lost_unlock_confirmed", extra={"EG_COUNTER": value})
             elapsed_ms = (self._clock() - start) * 1000.0
             return UnlockOutcome(True, "unlocked_ack_lost", elapsed_ms, pulse_ms, value, None)

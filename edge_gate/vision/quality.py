@@ -96,12 +96,21 @@ def frame_mask(
     if abs(float(np.linalg.det(lin))) < 1e-12:
         return everything
     inv = np.linalg.inv(lin)
+    fh, fw = frame_hw
+    # the crop maps onto a parallelogram in the frame: when its corners are inside, all is
+    corners = np.array([[0, 0], [w - 1, 0], [0, w - 1], [w - 1, w - 1]], np.float64)
+    src = (corners - matrix[:, 2]) @ inv.T
+    if (
+        (src >= EDGE_MARGIN_PX).all()
+        and (src[:, 0] <= fw - 1 - EDGE_MARGIN_PX).all()
+        and (src[:, 1] <= fh - 1 - EDGE_MARGIN_PX).all()
+    ):
+        return everything
     cols, rows = _pixel_grid(w)
     du = cols - matrix[0, 2]
     dv = rows - matrix[1, 2]
     fx = inv[0, 0] * du + inv[0, 1] * dv
     fy = inv[1, 0] * du + inv[1, 1] * dv
-    fh, fw = frame_hw
     valid: Mask = (fx >= EDGE_MARGIN_PX) & (fy >= EDGE_MARGIN_PX)
     valid &= (fx <= fw - 1 - EDGE_MARGIN_PX) & (fy <= fh - 1 - EDGE_MARGIN_PX)
     return valid
@@ -139,8 +148,9 @@ def measure(
     is the source frame's ``(height, width)``); a crop with no such pixel measures 0.
     """
     g = grey(aligned_bgr)
-    valid = frame_mask(landmarks, g, frame_hw)
-    inside = g[valid]
+    mask = frame_mask(landmarks, g, frame_hw)
+    valid = None if mask.all() else mask  # the usual case: the whole crop is frame pixels
+    inside = g if valid is None else g[valid]
     yaw, pitch, roll = pose_from_landmarks(landmarks)
     return Quality(
         face_px=float(min(box.width_px, box.height_px)),
