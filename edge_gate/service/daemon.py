@@ -81,6 +81,7 @@ class Daemon:
         self.pipeline: PipelineThread | None = None
         self.matcher: GalleryMatcher | None = None
         self._gallery_stamp: GalleryStamp = ()
+        self._gallery_failed = False  # the last reload failed: the door matches nobody
         self.embedder_id = ""
         self.embedding_size = 0
         self.started_s = time.monotonic()
@@ -305,8 +306,10 @@ class Daemon:
                 break
             if now >= next_gallery_check_s:
                 next_gallery_check_s = now + self.cfg.service.gallery_poll_s
-                if gallery_stamp(self.cfg) != self._gallery_stamp:
-                    self._reload.set()  # the admin CLI changed the gallery (e.g. a revoke)
+                # the admin CLI changed the gallery (e.g. a revoke), or the last reload failed
+                # and the cause (a key file, a permission) may have been mended meanwhile
+                if self._gallery_failed or gallery_stamp(self.cfg) != self._gallery_stamp:
+                    self._reload.set()
             if self._reload.is_set():
                 self._reload.clear()
                 self.reload_gallery()
@@ -344,20 +347,24 @@ class Daemon:
         the old copy would keep letting in whoever was just revoked.
         """
         pipeline = self._require(self.pipeline)
-        self.notifier.reloading()
+        self.notifier.reloading()  # systemctl shows "reloading" until READY=1 below
         self._gallery_stamp = gallery_stamp(self.cfg)  # what this attempt reads (retry on change)
+        status = None
         try:
             matcher = load_gallery(self.cfg, self.embedder_id, self.embedding_size)
         except EdgeGateError as e:
+            if not self._gallery_failed:  # once per outage; it is retried every poll
+                log.error("gallery.reload_failed", extra={"EG_REASON": str(e)})
+                self._emit("service.degraded", reason="gallery_reload_failed", detail=str(e))
+            status = "gallery unusable: nobody is let in"
+            self._gallery_failed = True
             matcher = nobody(self.cfg, self.embedding_size)
-            log.error("gallery.reload_failed", extra={"EG_REASON": str(e)})
-            self._emit("service.degraded", reason="gallery_reload_failed", detail=str(e))
-            self.notifier.status("gallery unusable: nobody is let in")
         else:
             log.info("gallery.reloaded", extra={"EG_PEOPLE": matcher.people})
+            self._gallery_failed = False
         self.matcher = matcher
         pipeline.replace_matcher(matcher)
-        self.notifier.ready()
+        self.notifier.ready(status=status)
 
     def stop(self) -> int:
         """Stop every thread within the deadline; the door stays locked."""
