@@ -26,10 +26,10 @@ def adopt_directory_owner(fd: int, directory: Path) -> None:
     """Hand a file root just created to the owner of its directory.
 
     An admin runs the CLI as root (to read the root-only keys) against the service's state
-    directory, owned by the service user; files it creates there must stay usable by the
-    service. Only a fresh, singly-linked regular file is handed over (never what a symlink or a
-    hard link planted by that user points to); nothing happens for other users or directories
-    owned by root.
+    directory, owned by the service user; files it creates or opens there must stay usable by
+    the service. Only a singly-linked regular file opened without following symlinks is handed
+    over (never what a symlink or a hard link planted by that user points to); nothing happens
+    for other users or in directories owned by root.
     """
     if os.geteuid() != 0:
         return
