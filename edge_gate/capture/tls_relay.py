@@ -142,8 +142,8 @@ class TlsRelay:
                 ours = False
             if not ours:
                 log.warning("camera.tls_relay_foreign_peer")  # another local process raced us
-                local.close()
                 self.foreign_refused += 1
+                local.close()
                 continue
             self._listener.close()  # one connection only: nobody else on the box gets the stream
             local.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
