@@ -45,7 +45,7 @@ lint: venv
 	$(VENV)/bin/mypy
 
 test: data lint
-	$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m "not slow" --hypothesis-profile=ci $(PYTEST_ARGS)
 
 test-slow: data
 	$(VENV)/bin/pytest -m slow $(PYTEST_ARGS)

@@ -6,8 +6,16 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 REPO = Path(__file__).resolve().parent.parent
+
+# `make test` (and so CI) runs `--hypothesis-profile=ci`: the same generated examples on every
+# run, so a landing does not hinge on a lucky draw. A plain `pytest` keeps exploring new ones
+# (what it finds is kept in .hypothesis/ and replayed first).
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None, print_blob=True)
+settings.load_profile("dev")
 
 
 def _cache_dir() -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import ssl
 from pathlib import Path
 
@@ -89,3 +90,20 @@ def test_backoff_grows_is_capped_and_jittered() -> None:
     assert backoff_delay_s(50, 0.5, 30, 1.0) == 30.0
     assert backoff_delay_s(50, 0.5, 30, 0.0) == 0.5
     assert 0.5 < backoff_delay_s(10, 0.5, 30, 0.5) < 30
+
+
+def test_bad_credential_files_give_clear_errors(tmp_path: Path) -> None:
+    """A user name or password that is not UTF-8, or a FIFO where the user name should be,
+    is a one-line AuditError (the daemon reports it), never a traceback or a hang."""
+    atomic_write(tmp_path / "pw", b"s3cret\n")
+    (tmp_path / "user").write_bytes(b"gw\xff1\n")
+    cfg = MqttConfig(username_file=tmp_path / "user", password_file=tmp_path / "pw")
+    with pytest.raises(AuditError, match=r"mqtt\.username is not UTF-8"):
+        read_credentials(cfg)
+    (tmp_path / "user").write_text("gw1\n")
+    atomic_write(tmp_path / "pw", b"s3\xc3cret\n")
+    with pytest.raises(AuditError, match=r"mqtt\.password is not UTF-8"):
+        read_credentials(cfg)
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(AuditError, match="not a regular file"):
+        read_credentials(MqttConfig(username_file=tmp_path / "fifo"))

@@ -76,9 +76,17 @@ def _rotate(image: U8, degrees: float = 35.0) -> U8:
     return np.asarray(out, dtype=np.uint8)
 
 
+def _cut_left(image: U8, fraction: float = 0.25) -> U8:
+    """The picture's left edge moved into the face: ``fraction`` of the face box is gone."""
+    x1, width = 19, 117  # Shimkus's face box in the whole photo: x 19-136
+    return np.ascontiguousarray(image[:, x1 + int(fraction * width) :])
+
+
 # measured on these photos: face 37 px < 56; sharpness 10 < 40; brightness 19 < 40;
-# brightness 229 > 220 (sharpness still 546); roll -34° beyond ±20°
+# brightness 229 > 220 (sharpness still 546); roll -34° beyond ±20°; a quarter of the face cut
+# off: in_frame 0.74 < 0.8 (whole photo 0.99)
 DEFECTS: list[tuple[str, str, Callable[[U8], U8]]] = [
+    ("cut_off", SHIMKUS, _cut_left),
     ("too_small", SALLEY_2, _downscale),
     ("blurry", SALLEY, _blur),
     ("too_dark", SALLEY_2, lambda im: _gamma(im, 4.0)),
@@ -175,7 +183,13 @@ def test_frame_mask_never_counts_padding(
     truth = (white == 255).all(axis=2)
     exact = quality.frame_mask(landmarks, g, (120, 160))
     assert not (exact & ~truth).any()
-    if truth.all():
+    # the mask keeps EDGE_MARGIN_PX (0.5 px) clear of the frame edge: a crop whose every tap is
+    # at least 1 px inside the frame must be kept whole (a crop grazing the edge may lose a rim)
+    inner = np.zeros_like(frame)
+    inner[1:-1, 1:-1] = 255
+    matrix = align.similarity_to_template(landmarks, 112)
+    if (imgops.warp_affine(inner, matrix, 112) == 255).all():
+        assert truth.all()
         assert exact.all()
         q = quality.measure(Box(0, 0, 1, 1), landmarks, crop, (120, 160))
         assert q.sharpness == pytest.approx(quality.laplacian_variance(g))
@@ -202,3 +216,17 @@ def test_face_wholly_outside_the_frame_measures_zero() -> None:
     landmarks, crop, _ = _synthetic_face(frame, 500, 500, 0, 1.0)
     q = quality.measure(Box(0, 0, 100, 100), landmarks, crop, (120, 160))
     assert (q.sharpness, q.brightness, q.contrast) == (0.0, 0.0, 0.0)
+
+
+def test_door_waits_for_a_face_that_is_half_out_of_the_picture(
+    pipe: FacePipeline, testdata: Path
+) -> None:
+    """At the door a face with a quarter cut off still counts (the K-of-N policy sees it walk
+    in); with 40 % cut off an eye lies outside the picture and the frame is not used."""
+    image = _photo(testdata, SHIMKUS)
+    quarter = _main_face(pipe, _cut_left(image, 0.25))
+    assert check_face(quarter, DOOR_LIMITS).ok
+    half = _main_face(pipe, _cut_left(image, 0.4))
+    assert half.quality.in_frame == 0.0  # a landmark outside the picture
+    result = check_face(half, DOOR_LIMITS)
+    assert result.code == "cut_off", result.message

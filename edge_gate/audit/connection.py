@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import ssl
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,18 +113,29 @@ def read_credentials(cfg: MqttConfig) -> tuple[str, str | None] | None:
         if cfg.password_file is not None:
             raise ConfigError("mqtt.username_file: required with mqtt.password_file")
         return None
-    try:
-        with open(cfg.username_file, "rb") as fh:
+    try:  # not secret (mode 0640 is fine); O_NONBLOCK: a FIFO planted there cannot hang us
+        fd = os.open(cfg.username_file, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise AuditError(f"{cfg.username_file}: not a regular file")
             raw_user = fh.read(MAX_CREDENTIAL_BYTES)
     except OSError as e:
         raise AuditError(f"{cfg.username_file}: cannot read: {e.strerror}") from e
-    username = raw_user.decode("utf-8", "strict").strip()
+    username = _credential_text("mqtt.username", raw_user)
     password: str | None = None
     if cfg.password_file is not None:  # the unit always passes mqtt.password, maybe empty
         pw_path = _credential_path("mqtt.password", cfg.password_file)
         if pw_path is not None:
-            password = read_secret("mqtt.password", pw_path, MAX_CREDENTIAL_BYTES).decode().strip()
+            raw_pw = read_secret("mqtt.password", pw_path, MAX_CREDENTIAL_BYTES)
+            password = _credential_text("mqtt.password", raw_pw)
     return username, password
+
+
+def _credential_text(name: str, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError as e:
+        raise AuditError(f"{name} is not UTF-8 text") from e
 
 
 def make_client(cfg: MqttConfig, topics: Topics, *, max_inflight: int) -> mqtt.Client:

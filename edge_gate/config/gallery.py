@@ -53,6 +53,13 @@ class GalleryConfig(Section):
     enroll_min_detection_score: float = Field(
         0.9, ge=0, le=1, description="enrollment: detector confidence at least this"
     )
+    enroll_min_in_frame: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="enrollment: fraction of the face (brows to chin) inside the picture at "
+        "least this (whole head-only portraits >= 0.89; a quarter cut off 0.70-0.87)",
+    )
     enroll_max_other_face_ratio: float = Field(
         0.5,
         gt=0,

@@ -32,6 +32,7 @@ class GateLimits:
     max_brightness: float
     min_detection_score: float
     max_other_face_ratio: float
+    min_in_frame: float = 0.6
 
 
 IDENTIFY_LIMITS = GateLimits(
@@ -44,6 +45,7 @@ IDENTIFY_LIMITS = GateLimits(
     max_brightness=240,
     min_detection_score=0.8,
     max_other_face_ratio=1.0,
+    min_in_frame=0.6,
 )
 """Looser bounds for ``identify``: below these a match score means little."""
 
@@ -57,6 +59,7 @@ DOOR_LIMITS = GateLimits(
     max_brightness=220,
     min_detection_score=0.0,  # the detector's own thresholds already applied
     max_other_face_ratio=1.0,  # several people may stand at a door; each face is its own track
+    min_in_frame=0.6,  # a face half out of the picture: wait until the person steps in
 )
 """Lenient bounds for the door: a face walking up; the K-of-N policy absorbs a bad frame."""
 
@@ -88,6 +91,12 @@ def check_face(face: Face, limits: GateLimits) -> GateResult:
             "too_small",
             f"face is {q.face_px:.0f} px, needs at least {limits.min_face_px:.0f} px "
             "(move closer or use a larger photo)",
+        ),
+        (
+            q.in_frame < limits.min_in_frame,
+            "cut_off",
+            f"face is cut off by the image edge ({q.in_frame:.0%} of the face is in the "
+            f"picture, needs {limits.min_in_frame:.0%})",
         ),
         (
             q.sharpness < limits.min_sharpness,

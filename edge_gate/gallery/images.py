@@ -45,6 +45,7 @@ def limits_from_config(cfg: GalleryConfig) -> GateLimits:
         max_brightness=cfg.enroll_max_brightness,
         min_detection_score=cfg.enroll_min_detection_score,
         max_other_face_ratio=cfg.enroll_max_other_face_ratio,
+        min_in_frame=cfg.enroll_min_in_frame,
     )
 
 

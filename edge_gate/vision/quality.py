@@ -35,6 +35,11 @@ FRONTAL_NOSE_FRACTION = 0.54
 """Nose height between eye line (0) and mouth line (1) of a level face, as MTCNN places it:
 median over the 455 ORL + johns images (0.5425; the ArcFace template's 0.494 would read
 every level face as 5-9 degrees nose-down)."""
+FACE_REGION_112 = (30, 112, 20, 92)
+"""Rows ``[top, bottom)`` and columns ``[left, right)`` of a 112-px aligned crop that hold the
+face itself (brows to chin, cheek to cheek; the forehead above is left out); the rest of the
+crop is context."""
+
 EDGE_MARGIN_PX = 0.5
 """Frame pixels kept clear of the frame edge, so that no bilinear tap of a counted crop pixel
 reaches the black border (OpenCV rounds warp coordinates to 1/32 px)."""
@@ -136,6 +141,14 @@ def pose_from_landmarks(landmarks: F32) -> tuple[float, float, float]:
     return math.degrees(yaw), math.degrees(pitch), math.degrees(roll)
 
 
+def _face_fraction(mask: Mask) -> float:
+    """Fraction of the :data:`FACE_REGION_112` part of a crop that comes from the frame."""
+    size = mask.shape[0]
+    top, bottom, left, right = (round(v * size / 112) for v in FACE_REGION_112)
+    region = mask[top:bottom, left:right]
+    return float(region.mean()) if region.size else 0.0
+
+
 def measure(
     box: Box,
     landmarks: F32,
@@ -152,6 +165,13 @@ def measure(
     valid = None if mask.all() else mask  # the usual case: the whole crop is frame pixels
     inside = g if valid is None else g[valid]
     yaw, pitch, roll = pose_from_landmarks(landmarks)
+    height, width = frame_hw
+    landmarks_inside = bool(
+        (landmarks[:, 0] >= 0).all()
+        and (landmarks[:, 1] >= 0).all()
+        and (landmarks[:, 0] < width).all()
+        and (landmarks[:, 1] < height).all()
+    )
     return Quality(
         face_px=float(min(box.width_px, box.height_px)),
         inter_eye_px=float(np.linalg.norm(landmarks[1] - landmarks[0])),
@@ -161,4 +181,5 @@ def measure(
         roll_deg=roll,
         brightness=float(inside.mean()) if inside.size else 0.0,
         contrast=float(inside.std()) if inside.size else 0.0,
+        in_frame=_face_fraction(mask) if landmarks_inside else 0.0,
     )

@@ -78,6 +78,10 @@ class Quality:
     """Mean grey level of the aligned crop (frame pixels only, no padding), 0..255."""
     contrast: float
     """Standard deviation of the grey level of the aligned crop (frame pixels only)."""
+    in_frame: float = 1.0
+    """Fraction of the face part of the aligned crop (brows to chin) inside the frame, 0..1; 0
+    when a landmark lies outside the frame. Whole photos, even ORL's head-only crops: 0.89 at
+    least; 10 % of the face box cut off by the image edge: 0.87-1.0; a quarter: 0.70-0.87."""
 
     def as_dict(self) -> dict[str, float]:
         return {
@@ -89,6 +93,7 @@ class Quality:
             "roll_deg": round(self.roll_deg, 1),
             "brightness": round(self.brightness, 1),
             "contrast": round(self.contrast, 1),
+            "in_frame": round(self.in_frame, 3),
         }
 
 
