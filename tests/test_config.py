@@ -65,12 +65,45 @@ def test_check_config_missing_file_exits_78(tmp_path: Path) -> None:
 
 
 def test_check_config_ok(tmp_path: Path) -> None:
-    """A valid file passes with exit 0."""
+    """A valid file passes with exit 0; so does a whole site made by `init`."""
     good = tmp_path / "good.toml"
     good.write_text('[policy]\ndoor_id = "front"\n')
-    result = CliRunner().invoke(cli, ["check-config", "--config", str(good)])
+    result = CliRunner().invoke(cli, ["check-config", "--syntax-only", "--config", str(good)])
     assert result.exit_code == 0, result.output
-    assert "OK" in result.output
+    assert "OK (syntax only)" in result.output
+    assert CliRunner().invoke(cli, ["init", str(tmp_path / "site")]).exit_code == 0
+    site = tmp_path / "site" / "edge-gate.toml"
+    result = CliRunner().invoke(cli, ["check-config", "--config", str(site)])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith(": OK")
+
+
+def test_check_config_reads_the_files_the_daemon_reads(tmp_path: Path) -> None:
+    """A loose or missing key, a missing CA or missing models: each is named, exit 78 (the
+    daemon would refuse to start with the same message)."""
+    assert CliRunner().invoke(cli, ["init", str(tmp_path / "site")]).exit_code == 0
+    site = tmp_path / "site"
+    (site / "audit.key").chmod(0o644)
+    (site / "relay.key").unlink()
+    conf = site / "edge-gate.toml"
+    text = conf.read_text()
+    text = text.replace("[mqtt]\n", f'[mqtt]\nca_file = "{tmp_path}/no-ca.crt"\n', 1)
+    text += f'\n[vision]\nmodels_dir = "{tmp_path}/no-models"\n'
+    conf.write_text(text)
+    result = CliRunner().invoke(cli, ["check-config", "--config", str(conf)])
+    assert result.exit_code == 78, result.output
+    lines = result.output.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "models",
+        "relay key",
+        "audit signing key",
+        "mqtt TLS and credentials",
+    ]
+    assert "no-models" in lines[0]
+    assert "relay.key" in lines[1]
+    assert "too open" in lines[2]
+    assert "mqtt.ca_file" in lines[3]
+    assert "PRIVATE KEY" not in result.output
 
 
 def _check_config(tmp_path: Path, text: str) -> tuple[int, str]:

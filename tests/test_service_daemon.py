@@ -50,7 +50,15 @@ def test_run_with_loose_key_file_exits_78(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "breakage", ["relay_key_missing", "counter_is_a_directory", "counter_cannot_be_written"]
+    "breakage",
+    [
+        "relay_key_missing",
+        "counter_is_a_directory",
+        "counter_cannot_be_written",
+        "models_dir_missing",
+        "mqtt_ca_missing",
+        "mqtt_key_too_open",
+    ],
 )
 def test_late_start_failures_report_the_real_reason(tmp_path: Path, breakage: str) -> None:
     """A failure after the audit trail opened (relay key, counter file) is reported as itself,
@@ -63,7 +71,8 @@ def test_late_start_failures_report_the_real_reason(tmp_path: Path, breakage: st
     elif breakage == "counter_is_a_directory":
         (site / "relay.counter").mkdir()
         expected, code = "relay.counter", 1
-    else:  # readable but not writable (as a read-only or full state directory; even root
+    elif breakage == "counter_cannot_be_written":
+        # readable but not writable (as a read-only or full state directory; even root
         # cannot create files in /proc/self): found at start, not at the first unlock
         config = site / "edge-gate.toml"
         text = config.read_text()
@@ -72,11 +81,35 @@ def test_late_start_failures_report_the_real_reason(tmp_path: Path, breakage: st
             text.replace(f'"{site}/relay.counter"', '"/proc/self/edge-gate-relay.counter"')
         )
         expected, code = "cannot persist relay counter", 1
+    elif breakage == "models_dir_missing":  # restarting cannot bring the models back: 78
+        _set(site, "vision", f'models_dir = "{tmp_path}/no-models"')
+        expected, code = "no-models", 78
+    elif breakage == "mqtt_ca_missing":  # used to start and never deliver an event
+        _set(site, "mqtt", f'ca_file = "{tmp_path}/no-ca.crt"')
+        expected, code = "mqtt.ca_file", 78
+    else:  # a client key others can read: refused at start like the other keys
+        (site / "mqtt.key").write_text("not really a key\n")
+        (site / "mqtt.key").chmod(0o644)
+        (site / "mqtt.crt").write_text("not really a certificate\n")
+        _set(site, "mqtt", f'cert_file = "{site}/mqtt.crt"\nkey_file = "{site}/mqtt.key"')
+        expected, code = "too open", 78
     proc = run_cli("run", "--config", str(site / "edge-gate.toml"))
     assert proc.returncode == code, proc.stderr
     assert expected in proc.stderr
     assert "closed database" not in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def _set(site: Path, table: str, lines: str) -> None:
+    """Add ``lines`` to ``[table]`` of the site's config (the table is created if absent)."""
+    config = site / "edge-gate.toml"
+    text = config.read_text()
+    header = f"[{table}]\n"
+    if header in text:
+        text = text.replace(header, header + lines + "\n", 1)
+    else:
+        text += f"\n{header}{lines}\n"
+    config.write_text(text)
 
 
 def test_run_without_relay_fails_and_never_reports_ready(tmp_path: Path) -> None:

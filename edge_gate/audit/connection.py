@@ -87,10 +87,12 @@ def build_tls_context(cfg: MqttConfig) -> ssl.SSLContext | None:
     if cfg.insecure_plaintext:
         return None
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED + check_hostname
+    what = "system CA store"
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.sslsocket_class = _ClosingSSLSocket
     try:
         if cfg.ca_file is not None:
+            what = f"mqtt.ca_file {cfg.ca_file}"
             ctx.load_verify_locations(cafile=str(cfg.ca_file))
         else:
             ctx.load_default_certs()
@@ -99,12 +101,29 @@ def build_tls_context(cfg: MqttConfig) -> ssl.SSLContext | None:
             if key_path is None:
                 raise ConfigError("mqtt.key_file: required with mqtt.cert_file")
             read_secret("mqtt.key", key_path)  # refuses a group/world-readable key
+            what = f"mqtt.cert_file {cfg.cert_file} / mqtt.key_file {key_path}"
             ctx.load_cert_chain(certfile=str(cfg.cert_file), keyfile=str(key_path))
         elif cfg.key_file is not None:
             raise ConfigError("mqtt.cert_file: required with mqtt.key_file")
-    except (OSError, ssl.SSLError) as e:
-        raise AuditError(f"mqtt TLS setup failed: {e}") from e
+    except OSError as e:
+        raise AuditError(f"mqtt TLS setup failed: {what}: {e.strerror or e}") from e
+    except ssl.SSLError as e:
+        raise AuditError(f"mqtt TLS setup failed: {what}: {e}") from e
     return ctx
+
+
+def check_settings(cfg: MqttConfig) -> None:
+    """Build the TLS context and read the credentials once, as the publisher will.
+
+    For start-up: a missing CA, a loose key or an unreadable password is a configuration
+    problem (``ConfigError``/``SecretFileError``: the service stops with exit 78) rather than
+    an audit trail that silently never connects.
+    """
+    try:
+        build_tls_context(cfg)
+        read_credentials(cfg)
+    except AuditError as e:
+        raise ConfigError(str(e)) from e
 
 
 def read_credentials(cfg: MqttConfig) -> tuple[str, str | None] | None:

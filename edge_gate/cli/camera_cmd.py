@@ -195,7 +195,7 @@ def probe(
     "out_path",
     type=click.Path(path_type=Path, dir_okay=False),
     required=True,
-    help="PNG to write",
+    help="picture to write: PNG, or JPEG when the name ends in .jpg/.jpeg",
 )
 @click.option(
     "--skip", type=click.IntRange(0, 1000), default=5, show_default=True, help="frames to skip"
@@ -225,11 +225,12 @@ def snapshot(
     except EdgeGateError as e:
         raise _fail(False, spec.redacted_url, e) from e
     picture = annotate(image, faces, min_face_px=cfg.vision.min_face_px, banner=spec.redacted_url)
-    ok, png = cv2.imencode(".png", picture)
+    suffix = ".jpg" if out_path.suffix.lower() in (".jpg", ".jpeg") else ".png"
+    ok, encoded = cv2.imencode(suffix, picture)
     if not ok:
-        raise click.ClickException("PNG encoding failed")
+        raise click.ClickException(f"{suffix[1:].upper()} encoding failed")
     # a picture of the door area: private to the operator, like the gallery
-    atomic_write(out_path, png.tobytes(), mode=0o600)
+    atomic_write(out_path, encoded.tobytes(), mode=0o600)
     click.echo(f"wrote {out_path}: {len(faces)} face(s)")
     for i, face in enumerate(faces):
         click.echo(f"  face {i}: {json.dumps(face.as_json(include_embedding=False))}")

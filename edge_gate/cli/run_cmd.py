@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from edge_gate.cli.options import config_option, load_or_exit
-from edge_gate.errors import ConfigError, EdgeGateError, SecretFileError
+from edge_gate.errors import ConfigError, EdgeGateError, ModelIntegrityError, SecretFileError
 from edge_gate.logs import setup_logging
 
 EXIT_FAILURE = 1
@@ -41,9 +41,10 @@ def run(
 
     try:
         code = run_daemon(cfg, run_for_s=run_for_s, snapshot_dir=snapshot_dir)
-    except (SecretFileError, ConfigError) as e:
+    except (SecretFileError, ConfigError, ModelIntegrityError) as e:
         click.echo(f"edge-gate: {e}", err=True)
-        raise SystemExit(78) from e  # a missing/loose key or a bad setting: fix the config
+        # a missing/loose key, a bad setting, missing or altered models: a restart cannot help
+        raise SystemExit(78) from e
     except EdgeGateError as e:
         click.echo(f"edge-gate: {e}", err=True)
         raise SystemExit(EXIT_FAILURE) from e

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge_gate.config import EdgeGateConfig
-from edge_gate.errors import GalleryError
+from edge_gate.errors import ConfigError, GalleryError
 from edge_gate.gallery.loaded import LoadedGallery
 from edge_gate.gallery.matching import MatchResult, TemplateMatrix, match
 from edge_gate.gallery.store import default_generation_path, store_from_config
@@ -66,7 +66,7 @@ def load_gallery(cfg: EdgeGateConfig, embedder_id: str, embedding_size: int) -> 
         )
     loaded: LoadedGallery = store.load()
     if loaded.people and loaded.model != embedder_id:
-        raise GalleryError(
+        raise ConfigError(
             f"gallery templates were made with {loaded.model!r} but the configured embedder is "
             f"{embedder_id!r}; re-enroll or set vision.embedder to match"
         )

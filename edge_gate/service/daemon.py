@@ -21,6 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TypeVar
 
+from edge_gate.audit.connection import check_settings as check_mqtt_settings
 from edge_gate.audit.trail import AuditTrail
 from edge_gate.capture.frame import Frame
 from edge_gate.capture.latest import LatestFrame
@@ -119,6 +120,8 @@ class Daemon:
 
     def _start_parts(self) -> None:
         cfg = self.cfg
+        self.notifier.status("starting: checking audit trail settings")
+        check_mqtt_settings(cfg.mqtt)
         self.notifier.status("starting: verifying and loading models")
         pipe = FacePipeline.from_config(cfg.vision)
         self.embedder_id, self.embedding_size = pipe.embedder_id, pipe.embedding_size
