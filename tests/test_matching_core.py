@@ -12,6 +12,7 @@ from edge_gate.gallery.calibration import (
     calibrate,
     external_scores,
     leave_one_out,
+    required_impostors,
     threshold_for_far,
 )
 from edge_gate.gallery.matching import (
@@ -154,13 +155,43 @@ def test_calibrate_separated_identities() -> None:
         noisy = c + 0.15 * rng.standard_normal((4, 64)).astype(np.float32) / 8
         blocks.append(noisy / np.linalg.norm(noisy, axis=1, keepdims=True))
     g = TemplateMatrix([f"u_{i}" for i in range(20)], blocks, 64)
-    others = _unit(rng, 50, 64)
+    others = _unit(rng, 250, 64)
     cal = calibrate(g, others, target_far=0.01, margin=0.05)
-    assert cal.n_impostor == 80 + 50
+    assert cal.n_impostor == 80 + 250
+    assert cal.sufficient
+    assert cal.n_required == 300
+    assert cal.as_json()["sufficient"] is True
     assert cal.n_genuine == 80
     assert cal.measured_far <= 0.01
     assert cal.threshold > cal.max_impostor - 1e-6 or cal.measured_far > 0
     assert cal.genuine_accept_rate > 0.95
+
+
+def test_required_impostors_rule_of_three() -> None:
+    """ceil(3 / FAR) scores, without float noise (3 / 1e-3 is 3000.0000000000005)."""
+    assert required_impostors(1e-3) == 3000
+    assert required_impostors(1e-2) == 300
+    assert required_impostors(3e-3) == 1000
+    assert required_impostors(0.07) == 43
+    with pytest.raises(ValueError, match="target FAR"):
+        required_impostors(0.0)
+
+
+def test_calibrate_too_few_impostors_recommends_nothing() -> None:
+    """Below ceil(3 / FAR) impostor scores the result is insufficient and its JSON has no
+    threshold (nor the rates measured at it)."""
+    rng = np.random.default_rng(2)
+    g = TemplateMatrix([f"u_{i}" for i in range(5)], [_unit(rng, 4) for _ in range(5)], DIM)
+    cal = calibrate(g, _unit(rng, 10), target_far=1e-3, margin=0.05)
+    assert cal.n_impostor == 20 + 10
+    assert not cal.sufficient
+    out = cal.as_json()
+    assert out["sufficient"] is False
+    assert out["threshold"] is None
+    assert out["measured_far"] is None
+    assert out["genuine_accept_rate"] is None
+    assert out["n_impostor"] == 30
+    assert out["n_impostor_required"] == 3000
 
 
 def test_leave_one_out_excludes_self_and_owner() -> None:

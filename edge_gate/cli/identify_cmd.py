@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -65,14 +67,59 @@ def _print_identify(result: dict[str, Any]) -> None:
         click.echo(f"{result['path']}: no face")
     for face in result["faces"]:
         who = f"{face['user_id']} ({face['name']})" if face["user_id"] else face["decision"]
+        if face.get("reason"):
+            who += f" ({face['reason']})"
         score = "" if face["score"] is None else f" score {face['score']:.3f}"
-        click.echo(f"{result['path']}: {who}{score} box {face['box']}")
+        if face["margin"] is not None:
+            score += f" margin {face['margin']:.3f}"
+        detail = f": {face['detail']}" if face.get("detail") else ""
+        click.echo(f"{result['path']}: {who}{score} box {face['box']}{detail}")
+
+
+def _image_files(root: Path) -> list[Path]:
+    """Image files under ``root``, searched recursively (following directory symlinks once),
+    sorted, no dotfiles or dot-directories."""
+    from edge_gate.gallery.images import IMAGE_SUFFIXES
+
+    out: list[Path] = []
+    seen: set[str] = set()
+    for here, dirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(here)
+        if real in seen:  # a symlink loop or a second link to the same folder
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        out.extend(
+            Path(here) / n
+            for n in names
+            if Path(n).suffix.lower() in IMAGE_SUFFIXES and not n.startswith(".")
+        )
+    return sorted(out)
+
+
+def non_enrolled_files(paths: Iterable[Path]) -> list[Path]:
+    """Files as given; directories become every image file below them (recursive, sorted).
+
+    A directory without a single image is an error (exit 2): calibrating on nothing while
+    believing otherwise is how an unsafe threshold gets recommended.
+    """
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found = _image_files(p)
+            if not found:
+                fail(f"--non-enrolled {p}: no image files found (searched recursively)", 2)
+            out.extend(found)
+        else:
+            out.append(p)
+    return out
 
 
 @click.command("calibrate")
 @click.option(
     "--target-far",
-    type=click.FloatRange(0, 0.5),
+    type=click.FloatRange(0, 0.5, min_open=True),
     default=1e-3,
     show_default=True,
     help="false accepts allowed per presentation of a non-enrolled face",
@@ -82,25 +129,28 @@ def _print_identify(result: dict[str, Any]) -> None:
     "others",
     multiple=True,
     type=click.Path(path_type=Path),
-    help="IMAGE or DIR of faces of people NOT in the gallery (repeatable)",
+    help="IMAGE or DIR (searched recursively) of faces of people NOT in the gallery (repeatable)",
 )
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @config_option
 def calibrate(
     target_far: float, others: tuple[Path, ...], as_json: bool, config_path: Path | None
 ) -> None:
-    """Compute the match threshold for a target false-accept rate from impostor scores."""
+    """Compute the match threshold for a target false-accept rate from impostor scores.
+
+    No threshold is recommended (exit 1) unless there are at least ceil(3 / target FAR)
+    impostor scores (rule of three)."""
     from edge_gate.gallery.calibration import calibrate as run_calibration
-    from edge_gate.gallery.images import expand_inputs, image_limits
+    from edge_gate.gallery.images import image_limits
     from edge_gate.vision.image_io import load_image
 
     cfg = load_or_exit(config_path)
+    files = non_enrolled_files(others)
     with gallery_errors(cfg):
         _, loaded = load_gallery(cfg)
         if len(loaded.people) < 2:
             fail("calibration needs at least 2 enrolled people")
         vecs: list[Any] = []
-        files = expand_inputs(list(others))
         if files:
             pipe = face_pipeline(cfg)
             loaded.require_model(pipe.embedder_id)
@@ -119,18 +169,22 @@ def calibrate(
     out = {**result.as_json(), "non_enrolled_faces": len(vecs), "current": cfg.gallery.threshold}
     if as_json:
         echo_json(out)
+        if not result.sufficient:
+            raise SystemExit(EXIT_FAILURE)
         return
     click.echo(f"impostor scores: {result.n_impostor} ({len(vecs)} from non-enrolled faces)")
     click.echo(f"genuine scores:  {result.n_genuine} (leave-one-out over enrolled templates)")
+    if not result.sufficient:
+        fail(
+            f"not enough impostor scores to calibrate for FAR {target_far:g}: have "
+            f"{result.n_impostor}, need at least {result.n_required} (3 / FAR, rule of three); "
+            f"no threshold recommended. Add --non-enrolled faces of people not in the gallery "
+            f"(highest impostor score so far {result.max_impostor:.3f})"
+        )
     click.echo(f"threshold for FAR ≤ {target_far:g}: {result.threshold:.4f}")
     click.echo(f"  measured FAR {result.measured_far:.5f} (resolution {result.far_resolution:.1e})")
     click.echo(
         f"  expected genuine accept rate {result.genuine_accept_rate:.1%} "
         f"(margin {cfg.gallery.margin})"
     )
-    if result.target_far < result.far_resolution:
-        click.echo(
-            "warning: too few impostor scores to measure this FAR; add --non-enrolled faces",
-            err=True,
-        )
     click.echo(f"set in the config: [gallery] threshold = {result.threshold:.3f}")

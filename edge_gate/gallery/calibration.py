@@ -9,7 +9,9 @@ Scores are *open-set* scores, the way the door sees them:
   together with the best other identity so the margin rule can be applied.
 
 The threshold for a target false-accept rate (FAR, per presentation) is the smallest value
-that at most ``target_far`` of the impostor scores reach.
+that at most ``target_far`` of the impostor scores reach. It is only recommended when there are
+enough impostor scores to estimate that FAR at all: at least ``ceil(3 / target_far)`` (the
+"rule of three": with n scores and no false accept, the 95 % upper bound on the FAR is 3 / n).
 """
 
 from __future__ import annotations
@@ -89,6 +91,18 @@ def threshold_for_far(impostor: FloatArray, target_far: float) -> float:
     return float(np.nextafter(desc[allowed], np.float32(np.inf)))
 
 
+RULE_OF_THREE = 3.0
+
+
+def required_impostors(target_far: float) -> int:
+    """Impostor scores needed before a threshold for ``target_far`` means anything:
+    ``ceil(3 / target_far)`` (rule of three)."""
+    if not 0 < target_far < 1:
+        raise ValueError("target FAR must be in (0, 1)")
+    # round first so 3 / 1e-3 = 3000.0000000000005 does not become 3001
+    return math.ceil(round(RULE_OF_THREE / target_far, 6))
+
+
 @dataclass(frozen=True, slots=True)
 class Calibration:
     """Result of :func:`calibrate` (rates are fractions in [0, 1])."""
@@ -101,21 +115,32 @@ class Calibration:
     n_impostor: int
     n_genuine: int
     max_impostor: float
+    n_required: int
+
+    @property
+    def sufficient(self) -> bool:
+        """Enough impostor scores to estimate ``target_far`` (rule of three)?"""
+        return self.n_impostor >= self.n_required
 
     @property
     def far_resolution(self) -> float:
         """The smallest FAR these impostor numbers can show (one in n)."""
         return 1.0 / self.n_impostor
 
-    def as_json(self) -> dict[str, float | int]:
+    def as_json(self) -> dict[str, float | int | bool | None]:
+        """Without enough impostor scores there is no recommended threshold: ``threshold`` and
+        the figures measured at it (``measured_far``, ``genuine_accept_rate``) are null."""
+        ok = self.sufficient
         return {
-            "threshold": round(self.threshold, 4),
+            "sufficient": ok,
+            "threshold": round(self.threshold, 4) if ok else None,
             "margin": self.margin,
             "target_far": self.target_far,
-            "measured_far": self.measured_far,
+            "measured_far": self.measured_far if ok else None,
             "far_resolution": self.far_resolution,
-            "genuine_accept_rate": round(self.genuine_accept_rate, 4),
+            "genuine_accept_rate": round(self.genuine_accept_rate, 4) if ok else None,
             "n_impostor": self.n_impostor,
+            "n_impostor_required": self.n_required,
             "n_genuine": self.n_genuine,
             "max_impostor": round(self.max_impostor, 4),
         }
@@ -125,7 +150,11 @@ def calibrate(
     gallery: TemplateMatrix, non_enrolled: FloatArray, target_far: float, margin: float
 ) -> Calibration:
     """Threshold for ``target_far`` from the gallery's own cross-identity scores plus
-    ``non_enrolled`` probe embeddings; genuine accept rate from leave-one-out scores."""
+    ``non_enrolled`` probe embeddings; genuine accept rate from leave-one-out scores.
+
+    The result always carries the threshold, but check :attr:`Calibration.sufficient` before
+    using it: with fewer than :func:`required_impostors` scores it cannot honour the FAR."""
+    n_required = required_impostors(target_far)
     loo = leave_one_out(gallery)
     impostor = np.concatenate(
         [loo.other_best[loo.other_best > -1.0], external_scores(gallery, non_enrolled)]
@@ -143,4 +172,5 @@ def calibrate(
         n_impostor=len(impostor),
         n_genuine=len(own),
         max_impostor=float(impostor.max()),
+        n_required=n_required,
     )

@@ -135,7 +135,11 @@ def identify_faces(
     *,
     limits: GateLimits = IDENTIFY_LIMITS,
 ) -> list[dict[str, Any]]:
-    """One JSON-ready dict per face: box, user_id, name, score, margin, decision."""
+    """One JSON-ready dict per face: box, user_id, name, score, margin, decision, reason.
+
+    ``reason`` is null for a match, ``ambiguous`` (score ≥ threshold, margin failed) or
+    ``below_threshold`` for unknown, and the gate code (plus a ``detail`` sentence) for
+    rejected_quality."""
     out: list[dict[str, Any]] = []
     for face in faces:
         entry: dict[str, Any] = {
@@ -147,15 +151,23 @@ def identify_faces(
         }
         gate = check_face(face, limits)
         if not gate.ok or face.embedding is None:
-            entry.update(decision="rejected_quality", reason=gate.message or "no embedding")
+            entry.update(
+                decision="rejected_quality",
+                reason=gate.code or "no_embedding",
+                detail=gate.message or "no embedding",
+            )
             out.append(entry)
             continue
         if not gallery.people:
-            entry["decision"] = MatchDecision.UNKNOWN.value
+            entry.update(decision=MatchDecision.UNKNOWN.value, reason="below_threshold")
             out.append(entry)
             continue
         r = match(gallery.matrix, face.embedding, threshold, margin)
         entry.update(score=round(r.score, 4), margin=round(r.margin, 4), decision=r.decision.value)
+        if r.decision is MatchDecision.MATCH:
+            entry["reason"] = None
+        else:  # the unrounded score decides, as in match()
+            entry["reason"] = "ambiguous" if r.score >= threshold else "below_threshold"
         if r.user_id is not None:
             rec = gallery.get(r.user_id)
             entry.update(user_id=r.user_id, name=rec.name if rec else None)
