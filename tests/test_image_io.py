@@ -114,6 +114,33 @@ def test_truncated_files_refused(ext: str) -> None:
         decode_image(data[: len(data) * 2 // 3])
 
 
+@pytest.mark.parametrize("keep", [0.3, 0.5, 0.8])
+def test_truncated_jpeg_with_its_end_marker_put_back_is_refused(
+    testdata: Path, keep: float
+) -> None:
+    """A real photo cut short and given back its FF D9 end marker decodes without an error
+    (libjpeg only warns and paints the missing part mid-grey): it is refused as truncated, so
+    a half-grey face is never enrolled. The whole photo still decodes."""
+    photo = sorted((testdata / "johns" / "John_Schneider").glob("*.jpg"))[0].read_bytes()
+    assert decode_image(photo).shape == (150, 150, 3)
+    forged = photo[: int(len(photo) * keep)] + b"\xff\xd9"
+    with pytest.raises(ImageError, match="truncated JPEG: the image data ends early"):
+        decode_image(forged)
+
+
+def test_every_cached_real_picture_decodes(testdata: Path) -> None:
+    """No false alarm from the truncation checks on the real pictures we have (ORL, johns,
+    dlib scenes, scikit-image), 500 files."""
+    paths = [
+        p
+        for p in sorted(testdata.rglob("*"))
+        if p.is_file() and p.suffix.lower() in {".jpg", ".jpeg", ".png", ".pgm"}
+    ]
+    assert len(paths) >= 450
+    for path in paths:
+        decode_image(path.read_bytes())
+
+
 def test_oversized_file_refused_without_reading(tmp_path: Path) -> None:
     """A file above max_bytes is refused from its size (sparse 200 MB file, nothing read)."""
     path = tmp_path / "big.png"

@@ -206,7 +206,29 @@ def decode_image(data: bytes, limits: ImageLimits | None = None) -> U8:
     # EXIF orientation 5-8 makes imdecode return the image rotated by 90 degrees
     if decoded_hw not in ((header.height, header.width), (header.width, header.height)):
         raise ImageError(f"corrupt {header.format} data: decoded size does not match the header")
+    if header.format == "jpeg" and _jpeg_filled_in(image):
+        raise ImageError(
+            "truncated JPEG: the image data ends early (part of the picture is missing)"
+        )
     return np.ascontiguousarray(image, dtype=np.uint8)
+
+
+_JPEG_FILL = 128
+"""What libjpeg paints where the entropy-coded data ran out (it only warns on stderr)."""
+
+
+def _jpeg_filled_in(image: U8) -> bool:
+    """True when a whole 8-px block row along one edge is libjpeg's exact fill grey.
+
+    A file cut short and given back its end marker decodes "successfully", the missing part
+    mid-grey. No photograph has a full-width block row of exactly (128, 128, 128); any edge is
+    checked because EXIF orientation may have turned the stored bottom to another side.
+    """
+    h, w = image.shape[:2]
+    if h < 16 or w < 16:
+        return False
+    strips = (image[-8:], image[:8], image[:, -8:], image[:, :8])
+    return any(bool((strip == _JPEG_FILL).all()) for strip in strips)
 
 
 def read_image_bytes(path: Path, limits: ImageLimits | None = None) -> bytes:
