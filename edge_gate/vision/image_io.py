@@ -206,11 +206,12 @@ def decode_image(data: bytes, limits: ImageLimits | None = None) -> U8:
     # EXIF orientation 5-8 makes imdecode return the image rotated by 90 degrees
     if decoded_hw not in ((header.height, header.width), (header.width, header.height)):
         raise ImageError(f"corrupt {header.format} data: decoded size does not match the header")
-    if header.format == "jpeg" and _jpeg_filled_in(image):
+    out: U8 = np.ascontiguousarray(image, dtype=np.uint8)
+    if header.format == "jpeg" and _jpeg_filled_in(out):
         raise ImageError(
             "truncated JPEG: the image data ends early (part of the picture is missing)"
         )
-    return np.ascontiguousarray(image, dtype=np.uint8)
+    return out
 
 
 _JPEG_FILL = 128
