@@ -14,7 +14,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
+from edge_gate.audit.events import decode_event
+from edge_gate.audit.outbox import Outbox
 from edge_gate.cli import cli
+from edge_gate.config import load_config
 
 
 def _run(*args: str) -> Result:
@@ -115,6 +118,13 @@ def twins(tmp_path_factory: pytest.TempPathFactory, testdata: Path) -> dict[str,
         r = _run("enroll", "--config", conf, "--force", "--name", name,
                  *[str(s1 / f"{p}.pgm") for p in ("1", "2", "3")])  # fmt: skip
         assert r.exit_code == 0, r.output
+        # the second enrollment overrides the duplicate check: the admin is told what follows
+        assert ("looks like u_" in r.output) == (name == "Two")
+    cfg = load_config(d / "edge-gate.toml")
+    with Outbox(cfg.mqtt.outbox_file, cfg.mqtt.outbox_max_events) as outbox:
+        reasons = [decode_event(e.payload)["reason"] for e in outbox.pending(limit=100)]
+    assert reasons[0] == "enrolled"
+    assert reasons[1].startswith("enrolled_despite_duplicate:u_")
     r = _run("enroll", "--config", conf, "--name", "s2", str(testdata / "orl" / "s2"))
     assert r.exit_code == 0, r.output
     grey = cv2.imread(str(s1 / "10.pgm"), cv2.IMREAD_GRAYSCALE)

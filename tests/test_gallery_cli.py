@@ -128,6 +128,12 @@ def test_users_show_rename(site: dict[str, Any]) -> None:
     shown = json.loads(_run("users", "show", "--json", "--config", site["conf"], site["s2"]).output)
     assert shown["name"] == "محمد; DROP TABLE meta"
     assert shown["templates"] >= 3
+    cfg = load_config(Path(site["conf"]))
+    with Outbox(cfg.mqtt.outbox_file, cfg.mqtt.outbox_max_events) as outbox:
+        events = [decode_event(e.payload) for e in outbox.pending(limit=1000)]
+    # a rename is its own event type: a desk counting enrollments does not count renames
+    assert [e["subject"] for e in events if e["type"] == "gallery.renamed"] == [site["s2"]]
+    assert not [e for e in events if e["type"] == "gallery.enrolled" and e["reason"] == "renamed"]
     assert _run("users", "rename", "--config", site["conf"], "u_aaaaaaaaaaaa", "x").exit_code == 1
     assert _run("users", "show", "--config", site["conf"], "'; --").exit_code == 1
 
@@ -165,6 +171,10 @@ def test_rotate_then_revoke_then_unknown_with_audit(site: dict[str, Any]) -> Non
     kinds = [(e["type"], e["subject"]) for e in events]
     assert ("gallery.enrolled", site["s1"]) in kinds
     assert ("gallery.revoked", site["s1"]) in kinds
+    rotated = json.loads(r.output)
+    assert [e["reason"] for e in events if e["type"] == "gallery.keys_rotated"] == [
+        f"rotated:{rotated['old_key_id']}->{rotated['new_key_id']}"
+    ]
     assert all("name" not in e for e in events)  # names stay local unless opted in
     assert all(e.get("sig") for e in events)
 

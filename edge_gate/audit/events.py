@@ -58,7 +58,9 @@ class EventType(enum.StrEnum):
     CAMERA_LOST = "camera.lost"
     CAMERA_RESTORED = "camera.restored"
     GALLERY_ENROLLED = "gallery.enrolled"
+    GALLERY_RENAMED = "gallery.renamed"
     GALLERY_REVOKED = "gallery.revoked"
+    GALLERY_KEYS_ROTATED = "gallery.keys_rotated"
     GALLERY_TAMPERED = "gallery.tampered"
     SERVICE_STARTED = "service.started"
     SERVICE_STOPPING = "service.stopping"
@@ -75,7 +77,9 @@ SECURITY_TYPES: frozenset[EventType] = frozenset(
         EventType.LIVENESS_FAILED,
         EventType.RELAY_ERROR,
         EventType.GALLERY_ENROLLED,
+        EventType.GALLERY_RENAMED,
         EventType.GALLERY_REVOKED,
+        EventType.GALLERY_KEYS_ROTATED,
         EventType.GALLERY_TAMPERED,
         EventType.AUDIT_DROPPED,
     }

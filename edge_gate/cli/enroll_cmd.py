@@ -110,7 +110,24 @@ def enroll(
                 echo_json({**report, "user_id": None, "error": msg, "duplicate_of": dup.user_id})
             fail(msg)
         user_id = store.enroll(clean_name, pipe.embedder_id, embeddings)
-    emit_audit(cfg, "gallery.enrolled", user_id, "enrolled", count=len(keep), name=clean_name)
+    if dup is None:
+        emit_audit(cfg, "gallery.enrolled", user_id, "enrolled", count=len(keep), name=clean_name)
+    else:  # --force over a look-alike: the desk sees it, the admin is told what it means
+        emit_audit(
+            cfg,
+            "gallery.enrolled",
+            user_id,
+            f"enrolled_despite_duplicate:{dup.user_id}",
+            count=len(keep),
+            score=round(dup.score, 3),
+            name=clean_name,
+        )
+        click.echo(
+            f"warning: {user_id} looks like {dup.user_id} (score {dup.score:.3f}); where the "
+            f"margin ({cfg.gallery.margin:.2f}) cannot tell them apart the door refuses both "
+            "(`identify` reports reason 'ambiguous')",
+            err=True,
+        )
     if as_json:
         echo_json({**report, "user_id": user_id})
     else:

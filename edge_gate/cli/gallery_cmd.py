@@ -9,9 +9,11 @@ import click
 
 from edge_gate.cli.gallery_common import (
     echo_json,
+    emit_audit,
     gallery_errors,
     load_gallery,
     open_store,
+    require_audit_trail,
 )
 from edge_gate.cli.options import config_option, load_or_exit
 
@@ -59,8 +61,10 @@ def keys_rotate(as_json: bool, config_path: Path | None) -> None:
     """Re-encrypt every record under a fresh gallery key (crash-safe at every step)."""
     cfg = load_or_exit(config_path)
     with gallery_errors(cfg):
+        require_audit_trail(cfg)
         store = open_store(cfg)
         old_id, new_id = store.rotate(cfg.gallery.key_file)
+    emit_audit(cfg, "gallery.keys_rotated", None, f"rotated:{old_id}->{new_id}")
     note = None
     if os.environ.get("CREDENTIALS_DIRECTORY"):
         note = "restart the service so systemd loads the new gallery.key credential"

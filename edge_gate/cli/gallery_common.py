@@ -76,7 +76,7 @@ def check_user_id(user_id: str) -> str:
 
 
 def emit_audit(
-    cfg: EdgeGateConfig, event: str, subject: str, reason: str, **fields: object
+    cfg: EdgeGateConfig, event: str, subject: str | None, reason: str, **fields: object
 ) -> None:
     """Append one signed event to the outbox; a failure is reported and exits non-zero."""
     from edge_gate.audit.trail import AuditTrail

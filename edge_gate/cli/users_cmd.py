@@ -123,7 +123,7 @@ def users_rename(user_id: str, new_name: str, as_json: bool, config_path: Path |
             fail(f"no such user {user_id}")
         except ValueError as e:
             fail(f"new name: {e}")
-    emit_audit(cfg, "gallery.enrolled", user_id, "renamed", name=new_name.strip())
+    emit_audit(cfg, "gallery.renamed", user_id, "renamed", name=new_name.strip())
     if as_json:
         echo_json({"user_id": user_id, "name": new_name.strip()})
     else:
