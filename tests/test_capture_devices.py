@@ -121,6 +121,9 @@ def test_probe_exit_codes_and_messages(url: str, message: str) -> None:
     assert proc.returncode != 0
     assert message in proc.stderr
     assert ":pw@" not in proc.stderr
+    assert "validation error" not in proc.stderr  # `camera.url: …`, not pydantic's own text
+    if message == "carries credentials":
+        assert proc.stderr.startswith("edge-gate: camera.url: ")
 
 
 def test_probe_json_on_a_real_clip(testdata: Path) -> None:

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from edge_gate.capture.failure import CaptureFailure, CaptureOpenError
 from edge_gate.capture.sources import Image, Source, SourceSpec, open_source
 from edge_gate.capture.url import redact
 from edge_gate.cli.options import EXIT_CONFIG, config_option, load_or_exit
-from edge_gate.config import EdgeGateConfig
+from edge_gate.config import EdgeGateConfig, format_errors
 from edge_gate.config.camera import CameraConfig
 from edge_gate.errors import ConfigError, EdgeGateError
 
@@ -82,8 +83,9 @@ def _config(
         return cfg
     try:
         camera = CameraConfig.model_validate({**cfg.camera.model_dump(), **overrides})
-    except ValueError as e:
-        click.echo(f"edge-gate: camera: {e}", err=True)
+    except ValidationError as e:
+        for line in format_errors(e):
+            click.echo(f"edge-gate: camera.{line}", err=True)
         raise SystemExit(EXIT_CONFIG) from e
     return cfg.model_copy(update={"camera": camera})
 

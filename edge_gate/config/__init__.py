@@ -65,7 +65,8 @@ def default_config_path() -> Path:
     return Path(env) if env else DEFAULT_CONFIG_PATH
 
 
-def _format_errors(err: ValidationError) -> list[str]:
+def format_errors(err: ValidationError) -> list[str]:
+    """``key.path: message`` per problem (the input value is never echoed)."""
     lines = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"]) or "<root>"
@@ -102,7 +103,7 @@ def validate_config_text(
     try:
         cfg = EdgeGateConfig.model_validate(raw)
     except ValidationError as e:
-        return None, _format_errors(e)
+        return None, format_errors(e)
     if base_dir is not None:
         cfg = _rebase(cfg, Path(base_dir).absolute())
     return cfg, []
