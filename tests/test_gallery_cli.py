@@ -135,6 +135,11 @@ def test_users_show_rename(site: dict[str, Any]) -> None:
     assert [e["subject"] for e in events if e["type"] == "gallery.renamed"] == [site["s2"]]
     assert not [e for e in events if e["type"] == "gallery.enrolled" and e["reason"] == "renamed"]
     assert _run("users", "rename", "--config", site["conf"], "u_aaaaaaaaaaaa", "x").exit_code == 1
+    r = _run("users", "revoke", "--json", "--config", site["conf"], "u_aaaaaaaaaaaa")
+    assert r.exit_code == 1
+    assert _json_lines(r.output) == [
+        {"user_id": "u_aaaaaaaaaaaa", "revoked": False, "error": "no such user"}
+    ]
     assert _run("users", "show", "--config", site["conf"], "'; --").exit_code == 1
 
 

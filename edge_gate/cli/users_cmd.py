@@ -88,6 +88,8 @@ def users_revoke(user_id: str, as_json: bool, config_path: Path | None) -> None:
         try:
             store.revoke(user_id)
         except KeyError:
+            if as_json:
+                echo_json({"user_id": user_id, "revoked": False, "error": "no such user"})
             fail(f"no such user {user_id}")
     emit_audit(cfg, "gallery.revoked", user_id, "revoked")
     if as_json:
