@@ -4,9 +4,10 @@ Input: one event per line (the JSON published on ``…/events``); ``mosquitto_su
 (``topic payload``) are accepted too, and those whose topic does not end in ``/events`` (the
 retained ``…/status`` and ``…/health`` messages a ``-t 'edge-gate/#'`` capture also holds) are
 skipped and counted, not checked; a line that starts with ``{`` is always checked strictly.
-Lines may be bytes: one that is not UTF-8 is a malformed event, not a crash. An input without a single event fails (an empty capture proves nothing).
-Duplicates (same ``id``, e.g. redelivered after a gateway crash) are fine; two different events
-with the same gateway and ``seq`` are a failure.
+Lines may be bytes: one that is not UTF-8 is a malformed event, not a crash. An input without
+a single event fails (an empty capture proves nothing). Duplicates (same ``id``, e.g.
+redelivered after a gateway crash) are fine; two different events with the same gateway and
+``seq`` are a failure.
 """
 
 from __future__ import annotations
