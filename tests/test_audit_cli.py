@@ -97,6 +97,64 @@ def test_verify_reads_stdin_and_mosquitto_sub_lines(events_file: tuple[Path, Pat
     assert out.exit_code == 0, out.output
 
 
+def test_verify_skips_status_and_health_in_mosquitto_sub_capture(
+    events_file: tuple[Path, Path],
+) -> None:
+    """`mosquitto_sub -v -t 'edge-gate/#'` also captures the retained status and health
+    messages: those lines are skipped and counted (text and --json), the events still checked."""
+    events, pub = events_file
+    lines = events.read_text().split()
+    capture = [
+        "edge-gate/gw1/status online",
+        'edge-gate/gw1/health {"camera":"ok","relay":"ok","queued":0}',
+        *(f"edge-gate/gw1/door-1/events {line}" for line in lines),
+        "edge-gate/gw1/status offline",
+    ]
+    text = "\n".join(capture) + "\n"
+    out = CliRunner().invoke(cli, ["audit", "verify", "--pubkey", str(pub)], input=text)
+    assert out.exit_code == 0, out.output
+    assert "5 lines, 5 valid signatures" in out.output
+    assert "3 non-event lines skipped" in out.output
+    assert out.output.strip().endswith("OK")
+    out = CliRunner().invoke(cli, ["audit", "verify", "--json", "--pubkey", str(pub)], input=text)
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.output)
+    assert (report["lines"], report["valid"], report["skipped"]) == (5, 5, 3)
+    assert report["problems"] == []
+    # a capture of status and health only proves nothing: no events, exit 1
+    only_status = "\n".join(capture[:2]) + "\n"
+    out = CliRunner().invoke(cli, ["audit", "verify", "--pubkey", str(pub)], input=only_status)
+    assert out.exit_code == 1, out.output
+    assert "no events found" in out.output
+    assert "2 non-event lines" in out.output
+
+
+def test_verify_plain_json_lines_stay_strict(events_file: tuple[Path, Path]) -> None:
+    """Skipping is only for `topic payload` lines: in plain JSON-lines input a health payload,
+    a bare word, and a broken payload on an …/events topic are still malformed events."""
+    events, pub = events_file
+    lines = events.read_text().split()
+    mixed = [
+        lines[0],
+        '{"camera":"ok","relay":"ok","queued":0}',
+        lines[1],
+        "online",
+        f"edge-gate/gw1/door-1/events {lines[2][:-5]}",
+        *lines[3:],
+    ]
+    text = "\n".join(mixed) + "\n"
+    out = CliRunner().invoke(cli, ["audit", "verify", "--json", "--pubkey", str(pub)], input=text)
+    assert out.exit_code == 1, out.output
+    report = json.loads(out.output)
+    assert report["skipped"] == 0
+    assert [(p["line"], p["kind"]) for p in report["problems"]] == [
+        (2, "malformed"),
+        (4, "malformed"),
+        (5, "malformed"),
+    ]
+    assert report["valid"] == 4
+
+
 def test_tampered_event_fails_verify(events_file: tuple[Path, Path]) -> None:
     """Changing one field of one event (denied → granted) is caught: exit 1, line named."""
     events, pub = events_file

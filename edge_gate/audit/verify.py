@@ -1,10 +1,13 @@
 """Check a stream of audit events, as a security desk would: signatures, duplicates, seq gaps.
 
 Input: one event per line (the JSON published on ``…/events``); ``mosquitto_sub -v`` lines
-(``topic payload``) are accepted too. Lines may be bytes: one that is not UTF-8 is a malformed
-event, not a crash. An input without a single event fails (an empty capture proves nothing).
-Duplicates (same ``id``, e.g. redelivered after a gateway crash) are fine; two different events
-with the same gateway and ``seq`` are a failure.
+(``topic payload``) are accepted too, and those whose topic does not end in ``/events`` (the
+retained ``…/status`` and ``…/health`` messages a ``-t 'edge-gate/#'`` capture also holds) are
+skipped and counted, not checked; a line that starts with ``{`` is always checked strictly.
+Lines may be bytes: one that is not UTF-8 is a malformed event, not a crash. An input without
+a single event fails (an empty capture proves nothing). Duplicates (same ``id``, e.g.
+redelivered after a gateway crash) are fine; two different events with the same gateway and
+``seq`` are a failure.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class VerifyReport:
     lines: int = 0
     valid: int = 0
     duplicates: int = 0
+    skipped: int = 0  # ``mosquitto_sub -v`` lines of other topics than ``…/events``
     problems: list[Problem] = field(default_factory=list)
     gaps: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # gateway -> [(from, to)]
     seq_range: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -57,11 +61,20 @@ class VerifyReport:
         return 2 if self.gaps else 0
 
 
-def _payload(line: str) -> str:
+EVENTS_TOPIC_SUFFIX = "/events"
+_NOT_IN_TOPIC = frozenset('+#{}":')  # wildcards and JSON punctuation: not a captured topic
+
+
+def _split(line: str) -> tuple[str | None, str]:
+    """``(topic, payload)`` of a ``mosquitto_sub -v`` line, ``(None, line)`` of any other."""
     text = line.strip()
-    if text and not text.startswith("{") and " {" in text:
-        text = text[text.index(" {") + 1 :]  # ``mosquitto_sub -v``: "<topic> <payload>"
-    return text
+    if not text or text.startswith("{"):
+        return None, text
+    # "<topic> <payload>"; edge-gate topics hold no blanks (prefix, gateway and door ids can't)
+    topic, _, payload = text.partition(" ")
+    if not payload or "/" not in topic or any(ch in topic for ch in _NOT_IN_TOPIC):
+        return None, text  # not a topic: the line is checked (and fails) as an event
+    return topic, payload.strip()
 
 
 def _gaps(seqs: set[int]) -> list[tuple[int, int]]:
@@ -83,7 +96,10 @@ def verify_lines(lines: Iterable[str | bytes], public_key: Ed25519PublicKey) -> 
                 detail = f"not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})"
                 report.problems.append(Problem(line_no, "malformed", detail))
                 continue
-        text = _payload(raw)
+        topic, text = _split(raw)
+        if topic is not None and not topic.endswith(EVENTS_TOPIC_SUFFIX):
+            report.skipped += 1
+            continue
         if not text:
             continue
         report.lines += 1
@@ -126,7 +142,8 @@ def format_report(report: VerifyReport) -> list[str]:
     """Human-readable summary lines."""
     out = [
         f"events: {report.lines} lines, {report.valid} valid signatures, "
-        f"{report.duplicates} duplicates (same id), {len(report.problems)} problems"
+        f"{report.duplicates} duplicates (same id), {len(report.problems)} problems, "
+        f"{report.skipped} non-event lines skipped (topic not ending in /events)"
     ]
     for gateway, (lo, hi) in report.seq_range.items():
         spans = report.gaps.get(gateway, [])
@@ -134,6 +151,9 @@ def format_report(report: VerifyReport) -> list[str]:
         out.append(f"gateway {gateway}: seq {lo}..{hi}, gaps: {text}")
     out.extend(f"line {p.line}: {p.kind}: {p.detail}" for p in report.problems)
     if report.empty:
-        out.append("no events found: the input is empty or holds only blank lines")
+        out.append(
+            "no events found: the input is empty or holds only blank lines"
+            + (f" and {report.skipped} non-event lines" if report.skipped else "")
+        )
     out.append("OK" if report.ok else "FAILED")
     return out

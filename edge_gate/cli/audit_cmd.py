@@ -62,8 +62,9 @@ def pubkey(config_path: Path | None, show_id: bool) -> None:
 def verify(pubkey_file: Path, as_json: bool, events: BinaryIO) -> None:
     """Check every event's signature and report seq gaps (EVENTS.jsonl, default stdin).
 
-    Exit 0 when all is well, 1 on any bad or malformed event (a line that is not UTF-8 too) or
-    when there is no event at all, 2 on seq gaps.
+    `mosquitto_sub -v` lines whose topic does not end in /events (status, health) are skipped
+    and counted. Exit 0 when all is well, 1 on any bad or malformed event (a line that is not
+    UTF-8 too) or when there is no event at all, 2 on seq gaps.
     """
     from edge_gate.audit.signing import load_public_key
     from edge_gate.audit.verify import format_report, verify_lines
@@ -79,6 +80,7 @@ def verify(pubkey_file: Path, as_json: bool, events: BinaryIO) -> None:
             "lines": report.lines,
             "valid": report.valid,
             "duplicates": report.duplicates,
+            "skipped": report.skipped,
             "missing": report.missing,
             "gaps": report.gaps,
             "seq_range": report.seq_range,
