@@ -166,3 +166,26 @@ def test_identify_text_shows_reason(twins: dict[str, Any]) -> None:
     assert "margin" in lines[0]
     assert "unknown (below_threshold) score" in lines[1]
     assert "rejected_quality (blurry)" in lines[2]
+
+
+def test_identify_takes_folders(twins: dict[str, Any], tmp_path: Path) -> None:
+    """A folder stands for its images (sorted), as for enroll; an empty folder is one error
+    line (exit 1), not silence."""
+    r = _run("identify", "--json", "--config", twins["conf"], str(twins["orl"] / "s2"))
+    assert r.exit_code == 0, r.output
+    lines = _json_lines(r.output)
+    assert [Path(line["path"]).name for line in lines] == sorted(
+        p.name for p in (twins["orl"] / "s2").glob("*.pgm")
+    )
+    assert sum(line["faces"][0]["decision"] == "match" for line in lines) >= 9
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = _run("identify", "--json", "--config", twins["conf"], str(empty))
+    assert r.exit_code == 1
+    assert _json_lines(r.output) == [
+        {
+            "path": str(empty),
+            "faces": [],
+            "error": "no image files in this folder (subfolders are not searched)",
+        }
+    ]

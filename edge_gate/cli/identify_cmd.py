@@ -29,8 +29,10 @@ from edge_gate.errors import ImageError
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @config_option
 def identify(as_json: bool, images: tuple[Path, ...], config_path: Path | None) -> None:
-    """Who is in each IMAGE? (open-set: "unknown" when nobody matches well enough)"""
-    from edge_gate.gallery.images import identify_faces, image_limits
+    """Who is in each IMAGE? (open-set: "unknown" when nobody matches well enough)
+
+    A DIR stands for its image files (sorted; subfolders are not searched)."""
+    from edge_gate.gallery.images import expand_inputs, identify_faces, image_limits
     from edge_gate.vision.image_io import load_image
 
     cfg = load_or_exit(config_path)
@@ -39,8 +41,20 @@ def identify(as_json: bool, images: tuple[Path, ...], config_path: Path | None) 
         pipe = face_pipeline(cfg)
         loaded.require_model(pipe.embedder_id)
     failures = 0
-    for path in images:
+    paths: list[Path] = []
+    for given in images:
+        found = expand_inputs([given]) if given.is_dir() else [given]
+        paths.extend(found or [given])  # an empty folder is reported below, not skipped
+    for path in paths:
         result: dict[str, Any] = {"path": str(path), "faces": [], "error": None}
+        if path.is_dir():
+            result["error"] = "no image files in this folder (subfolders are not searched)"
+            failures += 1
+            if as_json:
+                echo_json(result)
+            else:
+                _print_identify(result)
+            continue
         try:
             image = load_image(path, image_limits(cfg))
         except ImageError as e:
