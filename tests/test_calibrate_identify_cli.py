@@ -4,7 +4,6 @@ photos and the real TFLite models."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,20 +11,12 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
 
 from edge_gate.audit.events import decode_event
 from edge_gate.audit.outbox import Outbox
-from edge_gate.cli import cli
 from edge_gate.config import load_config
-
-
-def _run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args))
-
-
-def _json_lines(output: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+from tests.cli_helpers import json_lines as _json_lines
+from tests.cli_helpers import run as _run
 
 
 @pytest.fixture(scope="module")

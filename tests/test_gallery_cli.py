@@ -9,23 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
 from edge_gate.audit.events import decode_event
 from edge_gate.audit.outbox import Outbox
-from edge_gate.cli import cli
 from edge_gate.config import load_config
+from tests.cli_helpers import json_lines as _json_lines
+from tests.cli_helpers import run as _run
 
 S1_ENROLL = ["1.pgm", "2.pgm", "3.pgm"]
 S1_PROBE = "10.pgm"
-
-
-def _run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args))
-
-
-def _json_lines(output: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
 
 
 @pytest.fixture(scope="module")
