@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -90,38 +89,18 @@ def _print_identify(result: dict[str, Any]) -> None:
         click.echo(f"{result['path']}: {who}{score} box {face['box']}{detail}")
 
 
-def _image_files(root: Path) -> list[Path]:
-    """Image files under ``root``, searched recursively (following directory symlinks once),
-    sorted, no dotfiles or dot-directories."""
-    from edge_gate.gallery.images import IMAGE_SUFFIXES
-
-    out: list[Path] = []
-    seen: set[str] = set()
-    for here, dirs, names in os.walk(root, followlinks=True):
-        real = os.path.realpath(here)
-        if real in seen:  # a symlink loop or a second link to the same folder
-            dirs[:] = []
-            continue
-        seen.add(real)
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        out.extend(
-            Path(here) / n
-            for n in names
-            if Path(n).suffix.lower() in IMAGE_SUFFIXES and not n.startswith(".")
-        )
-    return sorted(out)
-
-
 def non_enrolled_files(paths: Iterable[Path]) -> list[Path]:
     """Files as given; directories become every image file below them (recursive, sorted).
 
     A directory without a single image is an error (exit 2): calibrating on nothing while
     believing otherwise is how an unsafe threshold gets recommended.
     """
+    from edge_gate.gallery.images import image_files_below
+
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            found = _image_files(p)
+            found = image_files_below(p)
             if not found:
                 fail(f"--non-enrolled {p}: no image files found (searched recursively)", 2)
             out.extend(found)

@@ -5,6 +5,7 @@ Used by ``edge-gate enroll`` and ``edge-gate identify``; the daemon uses the mat
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,21 +54,36 @@ def image_limits(cfg: EdgeGateConfig) -> ImageLimits:
     return ImageLimits(max_bytes=cfg.vision.max_image_bytes, max_pixels=cfg.vision.max_image_pixels)
 
 
+def is_image_name(name: str) -> bool:
+    """An image file name (by suffix) that is not a dotfile."""
+    return Path(name).suffix.lower() in IMAGE_SUFFIXES and not name.startswith(".")
+
+
 def expand_inputs(paths: Sequence[Path]) -> list[Path]:
     """Files as given; directories become their image files (sorted, not recursive, no dotfiles)."""
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            out.extend(
-                sorted(
-                    c
-                    for c in p.iterdir()
-                    if c.suffix.lower() in IMAGE_SUFFIXES and not c.name.startswith(".")
-                )
-            )
+            out.extend(sorted(c for c in p.iterdir() if is_image_name(c.name)))
         else:
             out.append(p)
     return out
+
+
+def image_files_below(root: Path) -> list[Path]:
+    """Image files under ``root``, searched recursively (following directory symlinks once),
+    sorted, no dotfiles or dot-directories."""
+    out: list[Path] = []
+    seen: set[str] = set()
+    for here, dirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(here)
+        if real in seen:  # a symlink loop or a second link to the same folder
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        out.extend(Path(here) / n for n in names if is_image_name(n))
+    return sorted(out)
 
 
 @dataclass(frozen=True)
