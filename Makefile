@@ -32,6 +32,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev,systemd]'
+	@# edge_gate_dev (benchmarks, evaluation, simulators, test broker) is not in the gateway wheel;
+	@# a development venv imports it from this checkout
+	$(PY) -c 'import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()["purelib"], "edge_gate_dev.pth").write_text(str(pathlib.Path.cwd()) + "\n")'
 	touch $@
 
 venv: apt $(VENV)/.installed
@@ -40,8 +43,8 @@ data: venv
 	$(PY) tests/data/fetch_data.py --cache "$(EDGE_GATE_CACHE)"
 
 lint: venv
-	$(VENV)/bin/ruff check edge_gate tests
-	$(VENV)/bin/ruff format --check edge_gate tests
+	$(VENV)/bin/ruff check edge_gate edge_gate_dev tests
+	$(VENV)/bin/ruff format --check edge_gate edge_gate_dev tests
 	$(VENV)/bin/mypy
 
 test: data lint

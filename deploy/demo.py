@@ -29,9 +29,9 @@ sys.path.insert(0, str(REPO))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from edge_gate.audit.localbroker import DeskSubscriber, mosquitto_broker  # noqa: E402
 from edge_gate.audit.signing import load_public_key  # noqa: E402
 from edge_gate.audit.verify import verify_lines  # noqa: E402
+from edge_gate_dev.broker import DeskSubscriber, mosquitto_broker  # noqa: E402
 from tests.door_rig import DoorRig, attack_clip, cli, extract_frames  # noqa: E402
 
 GENUINE = "WolfgangLanger_Pexels.mp4"

@@ -26,7 +26,7 @@ from typing import Any
 
 import cv2
 
-from edge_gate.audit.localbroker import DeskSubscriber, MosquittoBroker, gateway_config
+from edge_gate_dev.broker import DeskSubscriber, MosquittoBroker, gateway_config
 from tests.rtsp_server import RtspTestServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,10 +56,10 @@ def attack_clip(video_path: Path, cache: Path, out: Path, kind: str, variant_ind
     """A presentation attack of the ENROLLED person: their clip frame printed, or their clip
     replayed on a screen (synthetic rendering; see edge_gate/liveness/attacks.py)."""
     from edge_gate.config import VisionConfig
-    from edge_gate.liveness import sources
-    from edge_gate.liveness.attacks import Material, print_attack, replay_attack
-    from edge_gate.liveness.clipio import write_clip
     from edge_gate.vision.pipeline import FacePipeline
+    from edge_gate_dev.liveness import sources
+    from edge_gate_dev.liveness.attacks import Material, print_attack, replay_attack
+    from edge_gate_dev.liveness.clipio import write_clip
 
     video = sources.read_video(video_path, 15.0)
     assert video is not None

@@ -1,6 +1,6 @@
 """Real mosquitto for tests (generated CA, mTLS, ACLs, read-only desk user, free ports).
 
-The machinery lives in :mod:`edge_gate.audit.localbroker` so that ``edge-gate bench`` and the demo
+The machinery lives in :mod:`edge_gate_dev.broker` so that ``edge-gate bench`` and the demo
 can use it too; this module re-exports it under the names tests use::
 
     from tests.mqtt_broker import mosquitto_broker, mqtt_config, DeskSubscriber
@@ -15,7 +15,7 @@ can use it too; this module re-exports it under the names tests use::
 
 from __future__ import annotations
 
-from edge_gate.audit.localbroker import (
+from edge_gate_dev.broker import (
     DeskSubscriber,
     MosquittoBroker,
     Pki,
@@ -23,8 +23,8 @@ from edge_gate.audit.localbroker import (
     make_pki,
     mosquitto_broker,
 )
-from edge_gate.audit.localbroker import gateway_config as mqtt_config
-from edge_gate.devpki import free_port
+from edge_gate_dev.broker import gateway_config as mqtt_config
+from edge_gate_dev.pki import free_port
 
 __all__ = [
     "DeskSubscriber",

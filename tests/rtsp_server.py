@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from edge_gate.devpki import CA, new_ca, new_leaf, write_cert, write_key
+from edge_gate_dev.pki import CA, new_ca, new_leaf, write_cert, write_key
 
 REPO = Path(__file__).resolve().parent.parent
 SERVER_SCRIPT = REPO / "deploy" / "rtsp_test_server.py"

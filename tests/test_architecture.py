@@ -8,6 +8,7 @@ import pkgutil
 from pathlib import Path
 
 import edge_gate
+import edge_gate_dev
 
 FORBIDDEN_IN_CORE = {
     "cv2",
@@ -29,7 +30,12 @@ FORBIDDEN_IN_CORE = {
 
 
 def _modules() -> list[str]:
-    return [m.name for m in pkgutil.walk_packages(edge_gate.__path__, prefix="edge_gate.")]
+    """Every module of the runtime package and of the development package."""
+    return [
+        m.name
+        for pkg in (edge_gate, edge_gate_dev)
+        for m in pkgutil.walk_packages(pkg.__path__, prefix=f"{pkg.__name__}.")
+    ]
 
 
 def _core_modules() -> list[str]:
@@ -86,7 +92,11 @@ def test_core_imports_no_io() -> None:
             top = imp.split(".")[0]
             if top in FORBIDDEN_IN_CORE:
                 problems.append(f"{name} imports {imp}")
-            elif top == "edge_gate" and imp not in core and imp not in {"edge_gate.errors"}:
+            elif (
+                top in {"edge_gate", "edge_gate_dev"}
+                and imp not in core
+                and imp not in {"edge_gate.errors"}
+            ):
                 # a core module may use other core modules (or their package) and the error tree
                 pkg_ok = any(c.startswith(imp + ".") for c in core)
                 if not pkg_ok:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_gate.audit.bench import TARGET_EVENTS_PER_S, bench_local
+from edge_gate_dev.bench.audit import TARGET_EVENTS_PER_S, bench_local
 
 
 @pytest.mark.integration

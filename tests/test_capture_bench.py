@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_gate.capture.bench import bench_capture
+from edge_gate_dev.bench.capture import bench_capture
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 

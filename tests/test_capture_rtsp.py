@@ -19,7 +19,7 @@ from edge_gate.capture.sources import Credentials, SourceSpec, open_source
 from edge_gate.capture.thread import CaptureState, CaptureThread, LostEvent, RestoredEvent
 from edge_gate.capture.url import parse_source, secret_forms
 from edge_gate.config.camera import CameraConfig
-from edge_gate.devpki import free_port
+from edge_gate_dev.pki import free_port
 from tests.rtsp_server import RtspTestServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]

@@ -20,7 +20,7 @@ from edge_gate.capture.rtsp_check import TlsSettings
 from edge_gate.capture.sources import Credentials, RtspSource, SourceSpec, open_source
 from edge_gate.capture.tls_relay import TlsRelay
 from edge_gate.config.camera import CameraConfig
-from edge_gate.devpki import new_ca, new_leaf, write_cert, write_key
+from edge_gate_dev.pki import new_ca, new_leaf, write_cert, write_key
 from tests.rtsp_server import RtspTestServer, make_ca
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]

@@ -250,6 +250,26 @@ def test_install_with_venv_runs_check_config(tmp_path: Path) -> None:
         check=False,
     )
     assert check.returncode == 0, check.stdout + check.stderr
+    # the gateway install carries no development tools: a dev command says so in one line
+    bench = subprocess.run(
+        [str(venv / "bin/edge-gate"), "bench", "--section", "relay"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert bench.returncode == 69, bench.stdout + bench.stderr
+    assert "edge_gate_dev" in bench.stderr
+    site = subprocess.run(
+        [str(venv / "bin/python"), "-c", "import edge_gate, sys; print(edge_gate.__file__)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        cwd=tmp_path,
+    ).stdout.strip()
+    assert not (Path(site).parent.parent / "edge_gate_dev").exists()
 
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from edge_gate.audit.localbroker import DeskSubscriber, MosquittoBroker, mosquitto_broker
 from edge_gate.audit.signing import load_public_key
 from edge_gate.audit.verify import verify_lines
 from edge_gate.capture.url import secret_forms
 from edge_gate.config import load_config
+from edge_gate_dev.broker import DeskSubscriber, MosquittoBroker, mosquitto_broker
 from tests.door_rig import DoorRig, NotifyListener, attack_clip, cli, extract_frames
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_gate.gallery.bench import bench_load, bench_match
+from edge_gate_dev.bench.gallery import bench_load, bench_match
 
 
 @pytest.mark.timeout(120)

@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 
 from edge_gate.errors import ImageError
-from edge_gate.liveness.attacks import Material, bona_fide, generate, print_attack, replay_attack
-from edge_gate.liveness.clipio import LABELS, read_clip, read_set, write_set
+from edge_gate_dev.liveness.attacks import (
+    Material,
+    bona_fide,
+    generate,
+    print_attack,
+    replay_attack,
+)
+from edge_gate_dev.liveness.clipio import LABELS, read_clip, read_set, write_set
 
 N_FRAMES = 6
 

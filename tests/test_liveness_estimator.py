@@ -9,11 +9,11 @@ import pytest
 
 from edge_gate.config import EdgeGateConfig
 from edge_gate.config.liveness import LivenessConfig
-from edge_gate.liveness.attacks import Material, bona_fide, print_attack
 from edge_gate.liveness.estimator import LivenessEstimator
-from edge_gate.liveness.evaluate import run_frames
 from edge_gate.vision.pipeline import FacePipeline
 from edge_gate.vision.types import Box, Detection
+from edge_gate_dev.liveness.attacks import Material, bona_fide, print_attack
+from edge_gate_dev.liveness.evaluate import run_frames
 
 TEST_SEED = 20261126  # tuning used other seeds
 N_FRAMES = 20

@@ -13,11 +13,11 @@ from click.testing import CliRunner
 
 from edge_gate.cli import cli
 from edge_gate.config import EdgeGateConfig
-from edge_gate.liveness.attacks import Material, generate
-from edge_gate.liveness.bench import bench_liveness
-from edge_gate.liveness.evaluate import Report, evaluate, plot_det
-from edge_gate.liveness.metrics import apcer_by_species, bpcer, threshold_for_bpcer
 from edge_gate.vision.pipeline import FacePipeline
+from edge_gate_dev.bench.liveness import bench_liveness
+from edge_gate_dev.liveness.attacks import Material, generate
+from edge_gate_dev.liveness.evaluate import Report, evaluate, plot_det
+from edge_gate_dev.liveness.metrics import apcer_by_species, bpcer, threshold_for_bpcer
 
 TEST_SEED = 20261126
 PER_KIND = 10

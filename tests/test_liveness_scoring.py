@@ -9,15 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_gate.liveness.metrics import (
+from edge_gate.liveness.scoring import ScoringParams, moire_peak, score_window
+from edge_gate.liveness.types import FrameEvidence
+from edge_gate_dev.liveness.metrics import (
     Presentation,
     apcer_by_species,
     bpcer,
     det_curve,
     threshold_for_bpcer,
 )
-from edge_gate.liveness.scoring import ScoringParams, moire_peak, score_window
-from edge_gate.liveness.types import FrameEvidence
 
 FPS = 15.0
 

@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 
 from edge_gate.config import GalleryConfig, VisionConfig
-from edge_gate.gallery.measure import embed_labelled, measure_open_set
 from edge_gate.vision.image_io import load_image
 from edge_gate.vision.pipeline import FacePipeline
+from edge_gate_dev.gallery.measure import embed_labelled, measure_open_set
 
 
 @pytest.mark.timeout(240)

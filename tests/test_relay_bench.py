@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_gate.door.bench import bench_relay
+from edge_gate_dev.bench.relay import bench_relay
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,8 @@ from edge_gate.cli import cli
 from edge_gate.door.client import RelayClient
 from edge_gate.door.counter import CounterStore
 from edge_gate.door.keys import create_relay_key
-from edge_gate.door.sim import RelaySim
 from edge_gate.door.transport import SerialChannel
+from edge_gate_dev.relay_sim import RelaySim
 from tests.test_relay_support import EventLog, Socat
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]

@@ -18,8 +18,8 @@ from pathlib import Path
 from edge_gate.door.client import RelayClient
 from edge_gate.door.counter import CounterStore
 from edge_gate.door.relay_core import RelayPolicy
-from edge_gate.door.sim import RelaySim
 from edge_gate.door.transport import Channel, FdChannel, SerialChannel
+from edge_gate_dev.relay_sim import RelaySim
 
 
 @dataclass

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_gate.vision import align, metrics, mtcnn, quality
+from edge_gate.vision import align, mtcnn, quality
 from edge_gate.vision.types import Box, Detection
+from edge_gate_dev.vision import metrics
 
 F32 = np.float32
 

@@ -22,11 +22,11 @@ from click.testing import CliRunner
 from edge_gate.cli.embed_cmd import embed
 from edge_gate.config.gallery import GalleryConfig
 from edge_gate.config.vision import VisionConfig
-from edge_gate.vision import metrics
-from edge_gate.vision.evaluate import embed_dataset, list_dataset
 from edge_gate.vision.image_io import load_image
 from edge_gate.vision.pipeline import FacePipeline
 from edge_gate.vision.runtime import load_manifest, resolve_models_dir
+from edge_gate_dev.vision import metrics
+from edge_gate_dev.vision.evaluate import embed_dataset, list_dataset
 
 # skimage images that do show a real human face: not negatives
 SKIMAGE_FACES = {"astronaut.png", "camera.png"}

@@ -6,7 +6,7 @@
 * :mod:`edge_gate.audit.connection` / :mod:`edge_gate.audit.publisher` — paho MQTT v5 over TLS;
 * :mod:`edge_gate.audit.trail` — ``AuditTrail``, the facade the daemon and the CLIs use;
 * :mod:`edge_gate.audit.verify` — checking a stream of events (``edge-gate audit verify``);
-* :mod:`edge_gate.audit.bench` — publish throughput benchmark.
+* :mod:`edge_gate_dev.bench.audit` — publish throughput benchmark.
 
 Nothing is imported here so that ``import edge_gate.audit.events`` does not pull in paho.
 """

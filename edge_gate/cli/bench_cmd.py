@@ -20,6 +20,7 @@ import click
 
 from edge_gate.cli.embed_cmd import vision_config
 from edge_gate.cli.options import config_option
+from edge_gate.cli.support import require_dev
 from edge_gate.config import VisionConfig
 from edge_gate.errors import EdgeGateError
 
@@ -56,8 +57,8 @@ def default_cache() -> Path:
 
 
 def _vision_section(ctx: BenchContext) -> dict[str, Any]:
-    from edge_gate.vision.bench import machine_load, run_vision_bench
     from edge_gate.vision.pipeline import FacePipeline
+    from edge_gate_dev.bench.vision import machine_load, run_vision_bench
 
     pipe = FacePipeline.from_config(ctx.vision)
     result = run_vision_bench(pipe, ctx.cache, frames=ctx.frames)
@@ -69,10 +70,10 @@ def _vision_section(ctx: BenchContext) -> dict[str, Any]:
 
 def _evaluate_embedders(ctx: BenchContext) -> list[dict[str, Any]]:
     """Verification figures and speed of every embedder in the manifest (default choice input)."""
-    from edge_gate.vision.bench import bench_pipeline, read_frames
-    from edge_gate.vision.evaluate import evaluate_embedder, markdown_table
     from edge_gate.vision.pipeline import FacePipeline
     from edge_gate.vision.runtime import load_manifest, resolve_models_dir
+    from edge_gate_dev.bench.vision import bench_pipeline, read_frames
+    from edge_gate_dev.vision.evaluate import evaluate_embedder, markdown_table
 
     manifest = load_manifest(resolve_models_dir(ctx.vision.models_dir))
     eval_cfg = ctx.vision.model_copy(update={"min_face_px": 20})
@@ -95,19 +96,19 @@ def _evaluate_embedders(ctx: BenchContext) -> list[dict[str, Any]]:
 
 def _pipeline_section(ctx: BenchContext) -> dict[str, Any]:
     from edge_gate.config import EdgeGateConfig
-    from edge_gate.service.bench import run_pipeline_bench
+    from edge_gate_dev.bench.pipeline import run_pipeline_bench
 
     return run_pipeline_bench(ctx.cache, EdgeGateConfig(vision=ctx.vision))
 
 
 def _gallery_section(ctx: BenchContext) -> dict[str, Any]:
-    from edge_gate.gallery.bench import run_gallery_bench
+    from edge_gate_dev.bench.gallery import run_gallery_bench
 
     return dict(run_gallery_bench())
 
 
 def _relay_section(ctx: BenchContext) -> dict[str, Any]:
-    from edge_gate.door.bench import bench_relay
+    from edge_gate_dev.bench.relay import bench_relay
 
     return dict(bench_relay(n=200))
 
@@ -115,7 +116,7 @@ def _relay_section(ctx: BenchContext) -> dict[str, Any]:
 def _audit_section(ctx: BenchContext) -> dict[str, Any]:
     import tempfile
 
-    from edge_gate.audit.bench import bench_local
+    from edge_gate_dev.bench.audit import bench_local
 
     with tempfile.TemporaryDirectory(prefix="edge-gate-bench-") as tmp:
         return dict(bench_local(Path(tmp), events=5000).as_dict())
@@ -124,7 +125,7 @@ def _audit_section(ctx: BenchContext) -> dict[str, Any]:
 def _capture_section(ctx: BenchContext) -> dict[str, Any]:
     from dataclasses import asdict
 
-    from edge_gate.capture.bench import bench_capture
+    from edge_gate_dev.bench.capture import bench_capture
 
     clip = ctx.cache / "pyfeat" / "WolfgangLanger_Pexels.mp4"
     return {
@@ -134,7 +135,7 @@ def _capture_section(ctx: BenchContext) -> dict[str, Any]:
 
 
 def _liveness_section(ctx: BenchContext) -> dict[str, Any]:
-    from edge_gate.liveness.bench import run_liveness_bench
+    from edge_gate_dev.bench.liveness import run_liveness_bench
 
     return dict(run_liveness_bench(ctx.cache))
 
@@ -183,7 +184,8 @@ def bench(
     min_face_px: int | None,
     config_path: Path | None,
 ) -> None:
-    """Run the benchmark sections and print their figures."""
+    """Run the benchmark sections and print their figures (development tool)."""
+    require_dev("bench")
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown:
         raise click.UsageError(f"unknown section(s) {unknown}; known: {sorted(SECTIONS)}")

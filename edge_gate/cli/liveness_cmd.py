@@ -2,7 +2,7 @@
 
 Liveness runs the same detector, tracker and estimator as the daemon over video files. The
 attack generator makes SYNTHETIC presentation attacks from real face photos and videos (see
-:mod:`edge_gate.liveness.attacks`); the evaluation reports ISO/IEC 30107-3 APCER per attack
+:mod:`edge_gate_dev.liveness.attacks`); the evaluation reports ISO/IEC 30107-3 APCER per attack
 type and BPCER at the configured threshold, and draws a DET curve.
 """
 
@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import click
 
 from edge_gate.cli.options import config_option, load_or_exit
+from edge_gate.cli.support import require_dev
 from edge_gate.config import EdgeGateConfig, default_config_path
 from edge_gate.errors import EdgeGateError
 
@@ -71,9 +72,10 @@ def liveness(
     A clip is live when any face track in it reached the configured threshold; undecided or
     faceless clips are reported as not live (fail secure). Exit 1 if any clip was unreadable.
     """
-    from edge_gate.liveness.clipio import read_clip
-    from edge_gate.liveness.evaluate import run_frames
+    require_dev("liveness")
     from edge_gate.vision.pipeline import FacePipeline
+    from edge_gate_dev.liveness.clipio import read_clip
+    from edge_gate_dev.liveness.evaluate import run_frames
 
     cfg = _config(config_path)
     try:
@@ -109,7 +111,7 @@ def liveness(
 
 
 def _clips(cache: Path, seed: int, counts: dict[str, int], n_frames: int) -> Iterator[Any]:
-    from edge_gate.liveness.attacks import Material, generate
+    from edge_gate_dev.liveness.attacks import Material, generate
 
     return generate(Material.from_cache(cache), seed, counts, n_frames)
 
@@ -158,7 +160,8 @@ def generate_cmd(
     Print and replay clips are SYNTHETIC renderings of real photos/videos; bona fide clips are
     real face videos re-framed to door-camera conditions.
     """
-    from edge_gate.liveness.clipio import write_set
+    require_dev("attacks generate")
+    from edge_gate_dev.liveness.clipio import write_set
 
     counts = {"bona_fide": n_bona, "print": n_print, "replay": n_replay}
     try:
@@ -222,9 +225,10 @@ def liveness_eval(
 
     The attacks are SYNTHETIC: good figures here are necessary, not sufficient.
     """
-    from edge_gate.liveness.clipio import read_set
-    from edge_gate.liveness.evaluate import evaluate, plot_det
+    require_dev("liveness-eval")
     from edge_gate.vision.pipeline import FacePipeline
+    from edge_gate_dev.liveness.clipio import read_set
+    from edge_gate_dev.liveness.evaluate import evaluate, plot_det
 
     cfg = _config(config_path)
     try:

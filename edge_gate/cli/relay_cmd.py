@@ -1,4 +1,4 @@
-"""``edge-gate relay test|status|keygen`` for installers; ``edge-gate relay-sim`` (relay side)."""
+"""``edge-gate relay test|status|keygen`` for installers; ``relay-sim`` (relay side, dev tool)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,23 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
 from edge_gate.cli.options import config_option, load_or_exit
+from edge_gate.cli.support import require_dev
 from edge_gate.config import RelayConfig, default_config_path
 from edge_gate.door.client import RelayClient
 from edge_gate.door.codec import MAX_NONCE_TTL_MS
 from edge_gate.door.counter import CounterStore
 from edge_gate.door.keys import create_relay_key, load_relay_key
 from edge_gate.door.relay_core import RelayPolicy
-from edge_gate.door.sim import Emit, RelaySim
 from edge_gate.door.transport import SerialChannel
 from edge_gate.errors import RelayError, SecretFileError
+
+if TYPE_CHECKING:
+    from edge_gate_dev.relay_sim import Emit
 
 EXIT_FAILURE = 1
 
@@ -213,6 +217,9 @@ def relay_sim(
     baudrate: int,
 ) -> None:
     """Simulate the relay controller on PORT until SIGTERM/SIGINT (protocol v1)."""
+    require_dev("relay-sim")
+    from edge_gate_dev.relay_sim import RelaySim
+
     try:
         key = load_relay_key(key_file)
         channel = SerialChannel(port, baudrate)

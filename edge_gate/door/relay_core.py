@@ -1,6 +1,6 @@
 """The relay controller's protocol logic, pure: challenge issue, unlock verification, answers.
 
-The simulator (:mod:`edge_gate.door.sim`) and a firmware port do the I/O around this: feed it
+The simulator (:mod:`edge_gate_dev.relay_sim`) and a firmware port do the I/O around this: feed it
 decoded frames with the current monotonic time, write the returned reply, persist
 ``grant.counter`` *before* energising the relay, and relock after ``grant.pulse_ms``.
 """

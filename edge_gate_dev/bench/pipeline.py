@@ -35,7 +35,6 @@ from edge_gate.decision.policy import DecisionPolicy, PolicyParams, Verdict
 from edge_gate.door.client import RelayClient
 from edge_gate.door.counter import CounterStore
 from edge_gate.door.relay_core import RelayPolicy
-from edge_gate.door.sim import RelaySim
 from edge_gate.door.transport import FdChannel, SerialChannel
 from edge_gate.gallery.gates import DOOR_LIMITS
 from edge_gate.gallery.keyfile import KeyRing, new_key, write_keyring
@@ -44,8 +43,9 @@ from edge_gate.liveness.estimator import LivenessEstimator
 from edge_gate.service.components import load_gallery
 from edge_gate.service.frame_processor import FrameProcessor
 from edge_gate.tracking.tracker import Tracker
-from edge_gate.vision.bench import letterbox, read_frames
 from edge_gate.vision.pipeline import FacePipeline
+from edge_gate_dev.bench.vision import letterbox, read_frames
+from edge_gate_dev.relay_sim import RelaySim
 
 CLIP = "WolfgangLanger_Pexels.mp4"
 ENROLL_FRAMES = (5, 30, 60, 90, 120)

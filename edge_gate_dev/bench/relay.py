@@ -22,8 +22,8 @@ from edge_gate.door.codec import MsgType, body_length
 from edge_gate.door.counter import CounterStore
 from edge_gate.door.framing import CRC_BYTES
 from edge_gate.door.relay_core import RelayPolicy
-from edge_gate.door.sim import RelaySim
 from edge_gate.door.transport import FdChannel, SerialChannel
+from edge_gate_dev.relay_sim import RelaySim
 
 BITS_PER_BYTE_8N1 = 10
 

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from edge_gate.vision import metrics
 from edge_gate.vision.image_io import load_image
 from edge_gate.vision.pipeline import FacePipeline
+from edge_gate_dev.vision import metrics
 
 F32 = npt.NDArray[np.float32]
 

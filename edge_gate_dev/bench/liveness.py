@@ -13,8 +13,8 @@ import numpy as np
 
 from edge_gate.config.liveness import LivenessConfig
 from edge_gate.config.vision import VisionConfig
-from edge_gate.liveness.attacks import Material, bona_fide
 from edge_gate.liveness.estimator import LivenessEstimator
+from edge_gate_dev.liveness.attacks import Material, bona_fide
 
 
 def bench_liveness(

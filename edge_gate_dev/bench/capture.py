@@ -30,9 +30,9 @@ from edge_gate.capture.sources import Credentials, SourceSpec, open_source
 from edge_gate.capture.thread import CaptureThread
 from edge_gate.capture.tls_relay import RELAY_THREAD_NAME
 from edge_gate.capture.url import parse_source
-from edge_gate.devpki import CA, free_port, new_ca, new_leaf, write_cert, write_key
 from edge_gate.errors import CaptureError
 from edge_gate.fsutil import atomic_write
+from edge_gate_dev.pki import CA, free_port, new_ca, new_leaf, write_cert, write_key
 
 DEFAULT_SERVER_SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "rtsp_test_server.py"
 SYSTEM_PYTHON = "/usr/bin/python3"

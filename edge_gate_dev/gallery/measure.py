@@ -21,9 +21,9 @@ import numpy as np
 import numpy.typing as npt
 
 from edge_gate.gallery.calibration import threshold_for_far
-from edge_gate.gallery.openset import open_set_eval
 from edge_gate.vision.image_io import load_image
 from edge_gate.vision.pipeline import FacePipeline
+from edge_gate_dev.gallery.openset import open_set_eval
 
 FloatArray = npt.NDArray[np.float32]
 

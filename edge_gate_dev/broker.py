@@ -3,7 +3,7 @@ production (see ``deploy/mosquitto/`` for a real broker configuration).
 
 Usage::
 
-    from edge_gate.audit.localbroker import DeskSubscriber, gateway_config, mosquitto_broker
+    from edge_gate_dev.broker import DeskSubscriber, gateway_config, mosquitto_broker
 
     with mosquitto_broker(tmp_path) as broker:          # starts /usr/sbin/mosquitto -c <conf>
         cfg = gateway_config(broker, tmp_path)          # MqttConfig for the gateway (mTLS)
@@ -46,7 +46,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_gate.config.mqtt import MqttConfig
-from edge_gate.devpki import free_port, new_ca, new_leaf, write_cert, write_key
+from edge_gate_dev.pki import free_port, new_ca, new_leaf, write_cert, write_key
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 MOSQUITTO_USERDB_TOOL = "/usr/bin/mosquitto_passwd"

@@ -11,8 +11,8 @@ import numpy as np
 
 from edge_gate.errors import ImageError
 from edge_gate.fsutil import atomic_write
-from edge_gate.liveness.attacks import Clip
-from edge_gate.liveness.render import U8
+from edge_gate_dev.liveness.attacks import Clip
+from edge_gate_dev.liveness.render import U8
 
 LABELS = "labels.jsonl"
 MAX_CLIP_BYTES = 500_000_000

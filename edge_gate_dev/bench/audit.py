@@ -95,7 +95,7 @@ def bench_publish(
 
 def bench_local(workdir: Path, *, events: int = 5000, window: int = 256) -> PublishBenchResult:
     """Start a local mosquitto (mutual TLS, loopback) in ``workdir``; run :func:`bench_publish`."""
-    from edge_gate.audit.localbroker import gateway_config, mosquitto_broker
+    from edge_gate_dev.broker import gateway_config, mosquitto_broker
 
     with mosquitto_broker(workdir) as broker:
         cfg = gateway_config(broker, workdir)

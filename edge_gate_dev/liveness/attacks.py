@@ -22,9 +22,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge_gate.liveness import render
-from edge_gate.liveness.render import U8, Pose
-from edge_gate.liveness.sources import FPS, FRAME_H, FRAME_W, Video
+from edge_gate_dev.liveness import render
+from edge_gate_dev.liveness.render import U8, Pose
+from edge_gate_dev.liveness.sources import FPS, FRAME_H, FRAME_W, Video
 
 KINDS = ("bona_fide", "print", "replay")
 PRINT_VARIANTS = ("still", "tremor", "tilt", "waved")
@@ -64,7 +64,7 @@ class Material:
 
     @classmethod
     def from_cache(cls, cache: Path) -> Material:
-        from edge_gate.liveness import sources
+        from edge_gate_dev.liveness import sources
 
         return cls(
             sources.face_photos(cache), sources.face_videos(cache), sources.backgrounds(cache)

@@ -15,12 +15,12 @@ import numpy as np
 import numpy.typing as npt
 
 from edge_gate.config.liveness import LivenessConfig
-from edge_gate.liveness.attacks import Clip
 from edge_gate.liveness.estimator import LivenessEstimator
-from edge_gate.liveness.metrics import Presentation, apcer_by_species, bpcer, counts, det_curve
 from edge_gate.liveness.types import LivenessResult
 from edge_gate.tracking import Tracker
 from edge_gate.vision.types import Detection
+from edge_gate_dev.liveness.attacks import Clip
+from edge_gate_dev.liveness.metrics import Presentation, apcer_by_species, bpcer, counts, det_curve
 
 U8 = npt.NDArray[np.uint8]
 Detector = Callable[[U8], list[Detection]]

@@ -1,0 +1,126 @@
+"""What every ``edge-gate`` command shares: options, one ``fail()``, one error → exit-code map.
+
+A command module uses it like this::
+
+    from edge_gate.cli.support import cache_option, exit_on_errors, fail, json_option
+
+    @click.command("thing")
+    @json_option
+    @cache_option
+    def thing(as_json: bool, cache: Path) -> None:
+        with exit_on_errors("thing"):        # EdgeGateError subclasses → one line, mapped code
+            ...
+            if bad:
+                fail("thing", "what went wrong and what to do")   # exit 1 unless code= says
+
+Exit codes (documented in the README's admin-commands block):
+
+* ``0`` success; ``1`` the operation failed (:data:`EXIT_FAILURE`);
+* ``2`` usage error (click's own);
+* ``65`` the gallery failed its integrity checks (:data:`EXIT_DATA`, sysexits ``EX_DATAERR``);
+* ``69`` a development command on an install without :mod:`edge_gate_dev` (:data:`EXIT_NO_DEV`,
+  ``EX_UNAVAILABLE``);
+* ``75`` nothing usable seen in time, e.g. ``enroll --camera`` with nobody in front of the camera
+  (:data:`EXIT_TIMEOUT`, ``EX_TEMPFAIL``: try again);
+* ``78`` invalid configuration (:data:`EXIT_CONFIG`, ``EX_CONFIG``; systemd's
+  ``RestartPreventExitStatus`` uses it).
+
+Development tools (benchmarks, attack generation, evaluation, the relay simulator) live in the
+separate :mod:`edge_gate_dev` package, which a gateway wheel does not carry: such a command calls
+:func:`require_dev` first and exits 69 with one line when the package is missing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from edge_gate.errors import ConfigError, EdgeGateError, GalleryTamperedError
+
+F = TypeVar("F", bound=Any)
+
+EXIT_FAILURE = 1
+EXIT_DATA = 65
+EXIT_NO_DEV = 69
+EXIT_TIMEOUT = 75
+EXIT_CONFIG = 78
+CACHE_ENV = "EDGE_GATE_CACHE"
+DEV_PACKAGE = "edge_gate_dev"
+
+# most specific first: the first isinstance match decides the exit code
+ERROR_EXIT_CODES: tuple[tuple[type[EdgeGateError], int], ...] = (
+    (ConfigError, EXIT_CONFIG),
+    (GalleryTamperedError, EXIT_DATA),
+    (EdgeGateError, EXIT_FAILURE),
+)
+
+
+def exit_code_for(error: EdgeGateError) -> int:
+    """The process exit code for an error of the exception tree."""
+    for kind, code in ERROR_EXIT_CODES:
+        if isinstance(error, kind):
+            return code
+    return EXIT_FAILURE
+
+
+def fail(command: str, message: str, code: int = EXIT_FAILURE) -> NoReturn:
+    """Print ``edge-gate COMMAND: MESSAGE`` on stderr and exit with ``code``."""
+    click.echo(f"edge-gate {command}: {message}", err=True)
+    raise SystemExit(code)
+
+
+@contextmanager
+def exit_on_errors(command: str) -> Iterator[None]:
+    """Turn an :class:`EdgeGateError` into one stderr line and its mapped exit code."""
+    try:
+        yield
+    except EdgeGateError as e:
+        click.echo(f"edge-gate {command}: {e}", err=True)
+        raise SystemExit(exit_code_for(e)) from e
+
+
+def dev_available() -> bool:
+    """Whether the development package is importable (a source checkout or a dev install)."""
+    return importlib.util.find_spec(DEV_PACKAGE) is not None
+
+
+def require_dev(command: str) -> None:
+    """Exit 69 with one line unless :mod:`edge_gate_dev` is installed."""
+    if not dev_available():
+        fail(
+            command,
+            f"this is a development command and needs the {DEV_PACKAGE} package, which a "
+            "gateway install does not carry; run it from a source checkout "
+            "(make venv, or pip install -e '.[dev]')",
+            EXIT_NO_DEV,
+        )
+
+
+def default_cache() -> Path:
+    """``$EDGE_GATE_CACHE`` or ``~/.cache/edge-gate`` (the test-data cache)."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "edge-gate"
+
+
+def json_option(func: F) -> F:
+    """``--json``: machine-readable output, passed as ``as_json``."""
+    opt = click.option("--json", "as_json", is_flag=True, help="print JSON")
+    return opt(func)
+
+
+def cache_option(func: F) -> F:
+    """``--cache DIR`` (test-data cache), passed as ``cache`` with the default resolved."""
+    opt = click.option(
+        "--cache",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=None,
+        callback=lambda _ctx, _param, value: value if value is not None else default_cache(),
+        help="test-data cache with real faces [default: $EDGE_GATE_CACHE or ~/.cache/edge-gate]",
+    )
+    return opt(func)

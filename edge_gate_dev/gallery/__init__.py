@@ -1,0 +1,1 @@
+"""Open-set identification figures on real faces."""

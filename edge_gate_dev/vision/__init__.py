@@ -1,0 +1,1 @@
+"""Verification figures of the embedders on real faces."""
