@@ -251,6 +251,7 @@ def test_install_with_venv_runs_check_config(tmp_path: Path) -> None:
     )
     assert check.returncode == 0, check.stdout + check.stderr
     # the gateway install carries no development tools: a dev command says so in one line
+    clean_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     bench = subprocess.run(
         [str(venv / "bin/edge-gate"), "bench", "--section", "relay"],
         capture_output=True,
@@ -258,6 +259,7 @@ def test_install_with_venv_runs_check_config(tmp_path: Path) -> None:
         timeout=120,
         check=False,
         cwd=tmp_path,
+        env=clean_env,
     )
     assert bench.returncode == 69, bench.stdout + bench.stderr
     assert "edge_gate_dev" in bench.stderr
@@ -268,6 +270,7 @@ def test_install_with_venv_runs_check_config(tmp_path: Path) -> None:
         timeout=60,
         check=True,
         cwd=tmp_path,
+        env=clean_env,
     ).stdout.strip()
     assert not (Path(site).parent.parent / "edge_gate_dev").exists()
 
