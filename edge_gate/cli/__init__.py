@@ -1,5 +1,9 @@
 """The ``edge-gate`` command line: one click group, subcommands loaded lazily.
 
+Related commands are grouped (``liveness eval``, ``liveness attacks``, ``relay sim``,
+``gallery keys``); the old top-level names stay as hidden aliases (:data:`HIDDEN_ALIASES`).
+Shared options, ``fail()`` and the exit codes are in :mod:`edge_gate.cli.support`.
+
 Each subcommand lives in its own module (``edge_gate.cli.<name>``) so that ``edge-gate
 relay-sim`` does not import TensorFlow Lite and ``edge-gate embed`` does not import paho.
 """
@@ -12,6 +16,14 @@ import sys
 import click
 
 from edge_gate import __version__
+
+# old spellings, still accepted but not listed in --help: name -> the new spelling
+HIDDEN_ALIASES: dict[str, str] = {
+    "relay-sim": "relay sim",
+    "liveness-eval": "liveness eval",
+    "attacks": "liveness attacks",
+    "keys": "gallery keys",
+}
 
 # command name -> "module:attribute"
 COMMANDS: dict[str, str] = {
@@ -40,7 +52,7 @@ class LazyGroup(click.Group):
     """A group whose subcommands are imported only when invoked or listed."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return sorted(c for c in COMMANDS if c not in HIDDEN_ALIASES)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(cmd_name)

@@ -1,4 +1,4 @@
-"""`edge-gate gallery verify` and `edge-gate keys rotate`."""
+"""`edge-gate gallery verify` and `edge-gate gallery keys rotate` (old spelling: `keys rotate`)."""
 
 from __future__ import annotations
 
@@ -74,3 +74,6 @@ def keys_rotate(as_json: bool, config_path: Path | None) -> None:
         click.echo(f"rotated gallery key {old_id} -> {new_id} ({cfg.gallery.key_file})")
         if note:
             click.echo(f"note: {note}", err=True)
+
+
+gallery.add_command(keys, "keys")

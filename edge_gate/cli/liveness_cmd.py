@@ -53,7 +53,21 @@ def _cache_option(func: Any) -> Any:
     )(func)
 
 
-@click.command("liveness")
+class _ScoreByDefault(click.Group):
+    """``edge-gate liveness CLIP…`` (the old spelling) means ``edge-gate liveness score CLIP…``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["score", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group("liveness", cls=_ScoreByDefault)
+def liveness() -> None:
+    """Liveness tools: score clips, generate attack clips, ISO/IEC 30107-3 evaluation (dev)."""
+
+
+@liveness.command("score")
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="one JSON line per clip")
 @click.option(
@@ -64,7 +78,7 @@ def _cache_option(func: Any) -> Any:
     help="frames read per clip",
 )
 @click.argument("clips", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
-def liveness(
+def liveness_score(
     config_path: Path | None, as_json: bool, max_frames: int, clips: tuple[Path, ...]
 ) -> None:
     """Liveness verdict for each video CLIP (resampled to the camera's frame rate).
@@ -255,3 +269,7 @@ def liveness_eval(
     click.echo(f"{'BPCER':<16}{report.counts.get('bona_fide', 0):>5}{report.bpcer:>9.1%}")
     if report.no_face:
         click.echo(f"no face found (excluded): {report.no_face}")
+
+
+liveness.add_command(liveness_eval, "eval")
+liveness.add_command(attacks, "attacks")

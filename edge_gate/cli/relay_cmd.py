@@ -245,3 +245,6 @@ def relay_sim(
         sim.run(stop)
     finally:
         channel.close()
+
+
+relay.add_command(relay_sim, "sim")
