@@ -73,7 +73,7 @@ def test_enroll_from_rtsp_camera_keeps_distinct_poses(testdata: Path, tmp_path: 
         assert all(i["accepted"] and i["path"].startswith("camera@") for i in images)
         poses = [(i["quality"]["yaw_deg"], i["quality"]["pitch_deg"]) for i in images]
         for a, b in itertools.combinations(poses, 2):
-            assert math.hypot(a[0] - b[0], a[1] - b[1]) >= MIN_POSE_DELTA_DEG - 0.01
+            assert math.hypot(a[0] - b[0], a[1] - b[1]) >= MIN_POSE_DELTA_DEG - 0.1  # rounded
         assert _people(conf) == 1
         enrolled = [e for e in _events(conf) if e["type"] == "gallery.enrolled"]
         assert [e["subject"] for e in enrolled] == [report["user_id"]]

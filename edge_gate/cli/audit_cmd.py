@@ -10,7 +10,7 @@ from typing import BinaryIO
 
 import click
 
-from edge_gate.cli.options import config_option, load_or_exit
+from edge_gate.cli.support import config_option, load_or_exit
 from edge_gate.errors import AuditError, ConfigError, SecretFileError
 
 EXIT_FAILURE = 1

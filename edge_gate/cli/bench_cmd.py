@@ -10,7 +10,6 @@ from loading TensorFlow Lite.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +18,10 @@ from typing import Any
 import click
 
 from edge_gate.cli.embed_cmd import vision_config
-from edge_gate.cli.options import config_option
-from edge_gate.cli.support import require_dev
+from edge_gate.cli.support import config_option, default_cache, require_dev
 from edge_gate.config import VisionConfig
 from edge_gate.errors import EdgeGateError
 
-CACHE_ENV = "EDGE_GATE_CACHE"
 DOOR_MIN_FACE_PX = 60
 """The default P-Net pyramid floor (config ``vision.min_face_px``): a face 60 px wide at 640x480
 is a person about 2 m from a typical door camera; smaller faces are too far away to be at the
@@ -49,11 +46,6 @@ SECTIONS: dict[str, SectionFn] = {}
 def register_section(name: str, fn: SectionFn) -> None:
     """Add (or replace) a benchmark section."""
     SECTIONS[name] = fn
-
-
-def default_cache() -> Path:
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "edge-gate"
 
 
 def _vision_section(ctx: BenchContext) -> dict[str, Any]:

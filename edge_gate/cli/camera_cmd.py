@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from edge_gate.capture.failure import CaptureFailure, CaptureOpenError
 from edge_gate.capture.sources import Image, Source, SourceSpec, open_source
 from edge_gate.capture.url import redact
-from edge_gate.cli.options import EXIT_CONFIG, config_option, load_or_exit
+from edge_gate.cli.support import EXIT_CONFIG, config_option, load_or_exit
 from edge_gate.config import EdgeGateConfig, format_errors
 from edge_gate.config.camera import CameraConfig
 from edge_gate.errors import ConfigError, EdgeGateError

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edge_gate.cli.options import EXIT_CONFIG, config_option
+from edge_gate.cli.support import EXIT_CONFIG, config_option
 from edge_gate.config import EdgeGateConfig, default_config_path, load_config
 from edge_gate.errors import ConfigError, EdgeGateError
 

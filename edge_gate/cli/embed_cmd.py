@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from edge_gate.cli.options import config_option, load_or_exit
+from edge_gate.cli.support import config_option, load_or_exit
 from edge_gate.config import VisionConfig, default_config_path
 from edge_gate.errors import EdgeGateError, ImageError, ModelIntegrityError
 from edge_gate.vision.image_io import ImageLimits, load_image

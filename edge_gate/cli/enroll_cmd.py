@@ -18,14 +18,12 @@ from edge_gate.cli.gallery_common import (
     echo_json,
     emit_audit,
     face_pipeline,
-    fail,
     gallery_errors,
     open_store,
     require_audit_trail,
     with_progress,
 )
-from edge_gate.cli.options import config_option, load_or_exit
-from edge_gate.cli.support import EXIT_TIMEOUT
+from edge_gate.cli.support import EXIT_TIMEOUT, config_option, fail, load_or_exit
 
 if TYPE_CHECKING:
     from edge_gate.config import EdgeGateConfig

@@ -15,7 +15,7 @@ from edge_gate.cli.gallery_common import (
     open_store,
     require_audit_trail,
 )
-from edge_gate.cli.options import config_option, load_or_exit
+from edge_gate.cli.support import config_option, load_or_exit
 
 
 @click.group("gallery")

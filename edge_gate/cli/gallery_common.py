@@ -13,10 +13,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from edge_gate.cli.support import EXIT_DATA, fail
 from edge_gate.config import EdgeGateConfig
 from edge_gate.errors import EdgeGateError, GalleryTamperedError
 from edge_gate.gallery.loaded import LoadedGallery
@@ -26,13 +27,7 @@ from edge_gate.gallery.store import GalleryStore, store_from_config
 if TYPE_CHECKING:
     from edge_gate.vision.pipeline import FacePipeline
 
-EXIT_FAILURE = 1
-EXIT_TAMPERED = 65  # EX_DATAERR
-
-
-def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
-    click.echo(f"edge-gate: {message}", err=True)
-    raise SystemExit(code)
+EXIT_TAMPERED = EXIT_DATA  # 65, EX_DATAERR
 
 
 @contextmanager

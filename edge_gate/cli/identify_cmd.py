@@ -11,15 +11,13 @@ import click
 import numpy as np
 
 from edge_gate.cli.gallery_common import (
-    EXIT_FAILURE,
     echo_json,
     face_pipeline,
-    fail,
     gallery_errors,
     load_gallery,
     with_progress,
 )
-from edge_gate.cli.options import config_option, load_or_exit
+from edge_gate.cli.support import EXIT_FAILURE, config_option, fail, load_or_exit
 from edge_gate.errors import ImageError
 
 

@@ -9,21 +9,25 @@ type and BPCER at the configured threshold, and draws a DET curve.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
-from edge_gate.cli.options import config_option, load_or_exit
-from edge_gate.cli.support import require_dev
+from edge_gate.cli.support import (
+    EXIT_FAILURE,
+    cache_option,
+    config_option,
+    default_cache,
+    fail,
+    load_or_exit,
+    require_dev,
+)
 from edge_gate.config import EdgeGateConfig, default_config_path
 from edge_gate.errors import EdgeGateError
 
-EXIT_FAILURE = 1
 DEFAULT_TEST_SEED = 20261126
-CACHE_ENV = "EDGE_GATE_CACHE"
 
 
 def _config(config_path: Path | None) -> EdgeGateConfig:
@@ -32,25 +36,6 @@ def _config(config_path: Path | None) -> EdgeGateConfig:
         click.echo("edge-gate: no config file, using defaults", err=True)
         return EdgeGateConfig()
     return load_or_exit(config_path)
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"edge-gate: {message}", err=True)
-    raise SystemExit(EXIT_FAILURE)
-
-
-def _default_cache() -> Path:
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "edge-gate"
-
-
-def _cache_option(func: Any) -> Any:
-    return click.option(
-        "--cache",
-        type=click.Path(path_type=Path, file_okay=False),
-        default=None,
-        help="test-data cache with real faces [default: $EDGE_GATE_CACHE or ~/.cache/edge-gate]",
-    )(func)
 
 
 class _ScoreByDefault(click.Group):
@@ -95,7 +80,7 @@ def liveness_score(
     try:
         pipe = FacePipeline.from_config(cfg.vision)
     except EdgeGateError as e:
-        _fail(str(e))
+        fail(str(e))
     failed = False
     for path in clips:
         try:
@@ -136,7 +121,7 @@ def attacks() -> None:
 
 
 @attacks.command("generate")
-@_cache_option
+@cache_option
 @click.option(
     "--out",
     "out_dir",
@@ -179,15 +164,15 @@ def generate_cmd(
 
     counts = {"bona_fide": n_bona, "print": n_print, "replay": n_replay}
     try:
-        n = write_set(out_dir, _clips(cache or _default_cache(), seed, counts, n_frames))
+        n = write_set(out_dir, _clips(cache or default_cache(), seed, counts, n_frames))
     except EdgeGateError as e:
-        _fail(str(e))
+        fail(str(e))
     click.echo(f"wrote {n} clips to {out_dir}")
 
 
 @click.command("liveness-eval")
 @config_option
-@_cache_option
+@cache_option
 @click.option(
     "--clips",
     "clips_dir",
@@ -251,10 +236,10 @@ def liveness_eval(
             clips = read_set(clips_dir, max_frames=1000)
         else:
             counts = {"bona_fide": per_kind, "print": per_kind, "replay": per_kind}
-            clips = _clips(cache or _default_cache(), seed, counts, n_frames)
+            clips = _clips(cache or default_cache(), seed, counts, n_frames)
         report = evaluate(clips, pipe.detect, cfg.liveness)
     except EdgeGateError as e:
-        _fail(str(e))
+        fail(str(e))
     if det_png is not None:
         plot_det(report.presentations, det_png, f"liveness DET (seed {seed}, synthetic attacks)")
     if as_json:

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from edge_gate.cli.options import config_option, load_or_exit
-from edge_gate.cli.support import require_dev
+from edge_gate.cli.support import config_option, load_or_exit, require_dev
 from edge_gate.config import RelayConfig, default_config_path
 from edge_gate.door.client import RelayClient
 from edge_gate.door.codec import MAX_NONCE_TTL_MS

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edge_gate.cli.options import config_option, load_or_exit
+from edge_gate.cli.support import config_option, load_or_exit
 from edge_gate.errors import ConfigError, EdgeGateError, ModelIntegrityError, SecretFileError
 from edge_gate.logs import setup_logging
 

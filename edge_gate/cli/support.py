@@ -11,7 +11,7 @@ A command module uses it like this::
         with exit_on_errors("thing"):        # EdgeGateError subclasses → one line, mapped code
             ...
             if bad:
-                fail("thing", "what went wrong and what to do")   # exit 1 unless code= says
+                fail("what went wrong and what to do")   # exit 1 unless code= says
 
 Exit codes (documented in the README's admin-commands block):
 
@@ -41,6 +41,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from edge_gate.config import EdgeGateConfig, default_config_path, load_config
 from edge_gate.errors import ConfigError, EdgeGateError, GalleryTamperedError
 
 F = TypeVar("F", bound=Any)
@@ -69,9 +70,10 @@ def exit_code_for(error: EdgeGateError) -> int:
     return EXIT_FAILURE
 
 
-def fail(command: str, message: str, code: int = EXIT_FAILURE) -> NoReturn:
-    """Print ``edge-gate COMMAND: MESSAGE`` on stderr and exit with ``code``."""
-    click.echo(f"edge-gate {command}: {message}", err=True)
+def fail(message: str, code: int = EXIT_FAILURE, *, command: str | None = None) -> NoReturn:
+    """Print ``edge-gate[ COMMAND]: MESSAGE`` on stderr and exit with ``code``."""
+    where = f"edge-gate {command}" if command else "edge-gate"
+    click.echo(f"{where}: {message}", err=True)
     raise SystemExit(code)
 
 
@@ -94,11 +96,11 @@ def require_dev(command: str) -> None:
     """Exit 69 with one line unless :mod:`edge_gate_dev` is installed."""
     if not dev_available():
         fail(
-            command,
             f"this is a development command and needs the {DEV_PACKAGE} package, which a "
             "gateway install does not carry; run it from a source checkout "
             "(make venv, or pip install -e '.[dev]')",
             EXIT_NO_DEV,
+            command=command,
         )
 
 
@@ -124,3 +126,24 @@ def cache_option(func: F) -> F:
         help="test-data cache with real faces [default: $EDGE_GATE_CACHE or ~/.cache/edge-gate]",
     )
     return opt(func)
+
+
+def config_option(func: F) -> F:
+    """``--config PATH`` (default ``$EDGE_GATE_CONFIG`` or ``/etc/edge-gate/edge-gate.toml``)."""
+    opt = click.option(
+        "--config",
+        "config_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        help="config file [default: $EDGE_GATE_CONFIG or /etc/edge-gate/edge-gate.toml]",
+    )
+    return opt(func)
+
+
+def load_or_exit(config_path: Path | None) -> EdgeGateConfig:
+    """Load the config or print every problem and exit 78 (fail closed)."""
+    path = config_path if config_path is not None else default_config_path()
+    try:
+        return load_config(path)
+    except ConfigError as e:
+        fail(str(e), EXIT_CONFIG)

@@ -11,14 +11,13 @@ from edge_gate.cli.gallery_common import (
     check_user_id,
     echo_json,
     emit_audit,
-    fail,
     gallery_errors,
     iso,
     load_gallery,
     open_store,
     require_audit_trail,
 )
-from edge_gate.cli.options import config_option, load_or_exit
+from edge_gate.cli.support import config_option, fail, load_or_exit
 
 
 def _person_json(rec: Any) -> dict[str, Any]:

@@ -117,12 +117,14 @@ def _pose_distance_deg(a: Face, b: Face) -> float:
 
 
 def _offer(kept: list[_Kept], new: _Kept, max_keep: int) -> None:
-    """Keep the sharpest frame per pose: replace a near-same pose if sharper, else add (capped)."""
-    for i, k in enumerate(kept):
-        if _pose_distance_deg(k.face, new.face) < MIN_POSE_DELTA_DEG:
-            if new.score > k.score:
-                kept[i] = new
-            return
+    """Keep the sharpest frame per pose: ``new`` replaces the kept frames of a near-same pose
+    when it is sharper than all of them, else it is added (capped) or dropped. Kept frames stay
+    pairwise ≥ :data:`MIN_POSE_DELTA_DEG` apart."""
+    near = [k for k in kept if _pose_distance_deg(k.face, new.face) < MIN_POSE_DELTA_DEG]
+    if near:
+        if all(new.score > k.score for k in near):
+            kept[:] = [k for k in kept if all(k is not n for n in near)] + [new]
+        return
     if len(kept) < max_keep:
         kept.append(new)
         return
