@@ -10,10 +10,8 @@ from typing import BinaryIO
 
 import click
 
-from edge_gate.cli.support import config_option, load_or_exit
+from edge_gate.cli.support import EXIT_FAILURE, config_option, load_or_exit
 from edge_gate.errors import AuditError, ConfigError, SecretFileError
-
-EXIT_FAILURE = 1
 
 _HINTS = {
     "audit.broker_certificate_rejected": "the broker's certificate is not signed by [mqtt] ca_file "

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from edge_gate.cli.support import config_option, load_or_exit, require_dev
+from edge_gate.cli.support import EXIT_FAILURE, config_option, load_or_exit, require_dev
 from edge_gate.config import RelayConfig, default_config_path
 from edge_gate.door.client import RelayClient
 from edge_gate.door.codec import MAX_NONCE_TTL_MS
@@ -25,7 +25,6 @@ from edge_gate.errors import RelayError, SecretFileError
 if TYPE_CHECKING:
     from edge_gate_dev.relay_sim import Emit
 
-EXIT_FAILURE = 1
 
 _HINTS = {
     "relay_unavailable": "cannot open the serial port: check the device path and cable, that no "

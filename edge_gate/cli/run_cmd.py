@@ -7,11 +7,9 @@ from pathlib import Path
 
 import click
 
-from edge_gate.cli.support import config_option, load_or_exit
+from edge_gate.cli.support import EXIT_CONFIG, EXIT_FAILURE, config_option, load_or_exit
 from edge_gate.errors import ConfigError, EdgeGateError, ModelIntegrityError, SecretFileError
 from edge_gate.logs import setup_logging
-
-EXIT_FAILURE = 1
 
 
 @click.command("run")
@@ -44,7 +42,7 @@ def run(
     except (SecretFileError, ConfigError, ModelIntegrityError) as e:
         click.echo(f"edge-gate: {e}", err=True)
         # a missing/loose key, a bad setting, missing or altered models: a restart cannot help
-        raise SystemExit(78) from e
+        raise SystemExit(EXIT_CONFIG) from e
     except EdgeGateError as e:
         click.echo(f"edge-gate: {e}", err=True)
         raise SystemExit(EXIT_FAILURE) from e
