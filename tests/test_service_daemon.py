@@ -271,7 +271,7 @@ class _RecordingRelay:
 def test_a_snapshot_that_cannot_be_written_does_not_cost_the_grant(tmp_path: Path) -> None:
     """Snapshots opted in but unwritable (here: the directory is a file; a full disk is the
     same OSError): the grant still goes to the relay and nothing is raised to the pipeline."""
-    from edge_gate.decision.policy import Decision, Verdict
+    from edge_gate.decision.policy import Grant
     from edge_gate.service.frame_processor import FrameResult
     from edge_gate.service.snapshots import SnapshotWriter
 
@@ -282,7 +282,7 @@ def test_a_snapshot_that_cannot_be_written_does_not_cost_the_grant(tmp_path: Pat
     relay = _RecordingRelay()
     daemon.relay = relay  # type: ignore[assignment]
     now = time.monotonic()
-    grant = Decision(Verdict.GRANT, 1, "u_abcdefghijkl", None, 0.9, 0.3, 0.9, 3, now - 0.4, now)
+    grant = Grant(1, "u_abcdefghijkl", 0.9, 0.3, 0.9, 3, now - 0.4, now)
     frame = Frame(np.zeros((48, 64, 3), np.uint8), 0.0, 0)
     daemon._on_decision(grant, frame, FrameResult(faces=1, decisions=(grant,), annotations=()))
     assert len(relay.submitted) == 1

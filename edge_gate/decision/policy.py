@@ -9,6 +9,10 @@ live verdict arrives within ``liveness_timeout_s`` of the face appearing, the tr
 ``not_live``. This is the rule the liveness evaluation measures (an attack succeeds if any of its
 windows is judged live), so the APCER figures apply to the door as configured. Every input is
 a value; ``now_s`` is passed in, so the policy is deterministic and testable without clocks.
+
+Every observation gives a :data:`Decision`: :class:`Grant`, :class:`Deny` (with a
+:class:`DenyReason`) or :class:`Pending` (with why it waits). Dispatch on it with ``match`` and
+``typing.assert_never`` so that a new outcome cannot be silently ignored.
 """
 
 from __future__ import annotations
@@ -16,26 +20,40 @@ from __future__ import annotations
 import enum
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 __layer__ = "core"
 
 
-class Verdict(enum.Enum):
-    GRANT = "grant"
-    DENY = "deny"
-
-
 class DenyReason(enum.StrEnum):
-    UNKNOWN = "unknown"
-    NOT_LIVE = "not_live"
-    LOW_QUALITY = "low_quality"
+    """Every reason a door may give for not opening (the ``reason`` of ``access.denied``)."""
+
+    UNKNOWN = "unknown"  # no enrolled person matched in K of the last N frames
+    NOT_LIVE = "not_live"  # identity settled, but liveness never confirmed in time
+    LOW_QUALITY = "low_quality"  # too few frames passed the quality gates
     AMBIGUOUS = "ambiguous"  # matched, but too close to a second person (margin)
     INCONSISTENT = "inconsistent"  # frames matched different people
-    RELAY_UNAVAILABLE = "relay_unavailable"
-    ERROR = "error"
+    ERROR = "error"  # the decision path itself failed (fail secure)
+    # granted by the face, but the door did not open (the relay path; see relay_reason)
+    RELAY_BUSY = "relay_busy"  # another unlock was still queued
+    RELAY_UNAVAILABLE = "relay_unavailable"  # no answer, link down, or shutting down
+    RELAY_STALE = "relay_stale"  # the grant expired before the relay could act on it
+    RELAY_REFUSED = "relay_refused"  # the relay answered, but refused or could not be verified
+    RELAY_COUNTER_ERROR = "relay_counter_error"  # the unlock counter could not be recorded first
+    RELAY_UNCONFIRMED = "relay_unconfirmed"  # the relay went quiet after the UNLOCK
 
 
-@dataclass(frozen=True)
+class PendingReason(enum.StrEnum):
+    """Why an observation produced no grant or denial yet."""
+
+    SETTLING = "settling"  # too few frames to decide either way
+    LIVENESS = "liveness"  # identity settled; liveness still collecting evidence
+    COOLDOWN = "cooldown"  # identity and liveness agree, but the door just opened
+    GRANTED = "granted"  # this track was already let through (one unlock per track)
+    REPEAT = "repeat"  # denied recently; the denial is not repeated yet
+
+
+@dataclass(frozen=True, slots=True)
 class Observation:
     """One frame's evidence about one face track."""
 
@@ -49,13 +67,13 @@ class Observation:
     liveness_score: float
 
 
-@dataclass(frozen=True)
-class Decision:
-    verdict: Verdict
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """Open the door for ``user_id``: K of N frames agreed on them and the face is live."""
+
     track_id: int
-    user_id: str | None
-    reason: str | None
-    score: float
+    user_id: str
+    score: float  # the weakest agreeing frame's similarity
     margin: float
     liveness_score: float
     frames: int
@@ -66,6 +84,49 @@ class Decision:
     def latency_s(self) -> float:
         """From the track's first frame to this decision."""
         return self.decided_s - self.first_seen_s
+
+
+@dataclass(frozen=True, slots=True)
+class Deny:
+    """Keep the door shut, for ``reason``. A denied face is never named."""
+
+    track_id: int
+    reason: DenyReason
+    score: float  # the best similarity seen in the window
+    margin: float
+    liveness_score: float
+    frames: int
+    first_seen_s: float
+    decided_s: float
+
+    @property
+    def latency_s(self) -> float:
+        return self.decided_s - self.first_seen_s
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """Nothing to do at the door for this observation."""
+
+    track_id: int
+    waiting: PendingReason
+
+
+Decision: TypeAlias = Grant | Deny | Pending
+Outcome: TypeAlias = Grant | Deny  # a decision the door acts on
+
+
+def relay_reason(outcome_reason: str) -> DenyReason:
+    """The denial for a grant the relay did not carry out (``UnlockOutcome.reason``)."""
+    if outcome_reason in {"relay_unavailable", "timeout", "stopping"}:
+        return DenyReason.RELAY_UNAVAILABLE
+    if outcome_reason == "stale":
+        return DenyReason.RELAY_STALE
+    if outcome_reason == "counter_error":
+        return DenyReason.RELAY_COUNTER_ERROR
+    if outcome_reason == "unconfirmed":
+        return DenyReason.RELAY_UNCONFIRMED
+    return DenyReason.RELAY_REFUSED  # nack:*, bad_mac, bad_ack, bad_challenge, anything new
 
 
 @dataclass(frozen=True)
@@ -109,8 +170,8 @@ class DecisionPolicy:
     def in_cooldown(self, now_s: float) -> bool:
         return now_s < self._cooldown_until_s
 
-    def observe(self, obs: Observation) -> Decision | None:
-        """Add one frame's evidence; return a decision when one is due."""
+    def observe(self, obs: Observation) -> Decision:
+        """Add one frame's evidence; a :class:`Grant` or :class:`Deny` when one is due."""
         p = self._p
         self._expire(obs.now_s)
         tr = self._tracks.get(obs.track_id)
@@ -126,23 +187,23 @@ class DecisionPolicy:
             tr.window.popleft()
 
         if tr.granted:
-            return None  # one unlock per track; the person is already through
+            return Pending(obs.track_id, PendingReason.GRANTED)
 
         good = [o for o in tr.window if self._frame_matches(o)]
-        by_user = Counter(o.user_id for o in good)
-        if by_user:
+        by_user = Counter(o.user_id for o in good if o.user_id is not None)
+        if len(by_user) == 1:
             user, count = by_user.most_common(1)[0]
-            if count >= p.k_frames and len(by_user) == 1:
+            if count >= p.k_frames:
                 if p.require_live and obs.live is not True:
                     if obs.now_s - tr.first_seen_s < p.liveness_timeout_s:
-                        return None  # identity settled; liveness still collecting evidence
+                        return Pending(obs.track_id, PendingReason.LIVENESS)
                     return self._deny(tr, obs, DenyReason.NOT_LIVE)
                 if self.in_cooldown(obs.now_s):
-                    return None
+                    return Pending(obs.track_id, PendingReason.COOLDOWN)
                 return self._grant(tr, obs, user, [o for o in good if o.user_id == user])
 
         if tr.seen < p.n_frames:
-            return None  # too early to deny: let the person settle in front of the camera
+            return Pending(obs.track_id, PendingReason.SETTLING)
         return self._deny(tr, obs, self._why_not(tr, by_user))
 
     def forget(self, track_id: int) -> None:
@@ -161,31 +222,30 @@ class DecisionPolicy:
             and o.margin >= p.margin
         )
 
-    def _why_not(self, tr: _Track, by_user: Counter[str | None]) -> DenyReason:
+    def _why_not(self, tr: _Track, by_user: Counter[str]) -> DenyReason:
+        """The first condition of a grant that the window does not meet.
+
+        Identity comes before liveness: ``not_live`` is only ever given by :meth:`observe`,
+        when K of N frames agreed on one person and no live verdict came in time. A face that
+        matched in fewer than K frames was not recognised, whatever liveness said.
+        """
         p = self._p
-        window = list(tr.window)
         if len(by_user) > 1:
             return DenyReason.INCONSISTENT
-        usable = [o for o in window if o.quality_ok]
+        usable = [o for o in tr.window if o.quality_ok]
         if len(usable) < p.k_frames:
             return DenyReason.LOW_QUALITY
         above = [o for o in usable if o.user_id is not None and o.score >= p.threshold]
         if len(above) >= p.k_frames:
             return DenyReason.AMBIGUOUS  # similar enough, but not clearly one person
-        if by_user and p.require_live:
-            return DenyReason.NOT_LIVE  # identity agreed but liveness never confirmed
         return DenyReason.UNKNOWN
 
-    def _grant(
-        self, tr: _Track, obs: Observation, user: str | None, frames: list[Observation]
-    ) -> Decision:
+    def _grant(self, tr: _Track, obs: Observation, user: str, frames: list[Observation]) -> Grant:
         tr.granted = True
         self._cooldown_until_s = obs.now_s + self._p.cooldown_s
-        return Decision(
-            verdict=Verdict.GRANT,
+        return Grant(
             track_id=obs.track_id,
             user_id=user,
-            reason=None,
             score=min(o.score for o in frames),
             margin=min(o.margin for o in frames),
             liveness_score=obs.liveness_score,
@@ -194,15 +254,13 @@ class DecisionPolicy:
             decided_s=obs.now_s,
         )
 
-    def _deny(self, tr: _Track, obs: Observation, reason: DenyReason) -> Decision | None:
+    def _deny(self, tr: _Track, obs: Observation, reason: DenyReason) -> Deny | Pending:
         if tr.last_denied_s is not None and obs.now_s - tr.last_denied_s < self._p.deny_repeat_s:
-            return None
+            return Pending(obs.track_id, PendingReason.REPEAT)
         tr.last_denied_s = obs.now_s
-        return Decision(
-            verdict=Verdict.DENY,
+        return Deny(
             track_id=obs.track_id,
-            user_id=None,  # a denied face is never named, even when it resembled someone
-            reason=reason.value,
+            reason=reason,
             score=max((o.score for o in tr.window), default=0.0),
             margin=max((o.margin for o in tr.window), default=0.0),
             liveness_score=obs.liveness_score,

@@ -19,15 +19,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TypeVar
+from typing import TypeVar, assert_never
 
 from edge_gate.audit.connection import check_settings as check_mqtt_settings
+from edge_gate.audit.events import EventType
 from edge_gate.audit.trail import AuditTrail
 from edge_gate.capture.frame import Frame
 from edge_gate.capture.latest import LatestFrame
 from edge_gate.capture.thread import CaptureThread, LostEvent, RestoredEvent
 from edge_gate.config import EdgeGateConfig
-from edge_gate.decision.policy import Decision, DecisionPolicy, PolicyParams, Verdict
+from edge_gate.decision.policy import (
+    DecisionPolicy,
+    Deny,
+    DenyReason,
+    Grant,
+    Outcome,
+    PolicyParams,
+    relay_reason,
+)
 from edge_gate.door.client import RelayClient, UnlockOutcome
 from edge_gate.door.counter import CounterStore
 from edge_gate.door.keys import load_relay_key
@@ -60,7 +69,7 @@ EXIT_FAILURE = 1
 
 @dataclass
 class _Pending:
-    decision: Decision
+    decision: Grant
     queued_s: float
 
 
@@ -103,14 +112,16 @@ class Daemon:
         try:
             self._start_parts()
         except EdgeGateError as e:
-            self.audit.emit("service.stopping", door=door, reason="startup_failed", detail=str(e))
+            self.audit.emit(
+                EventType.SERVICE_STOPPING, door=door, reason="startup_failed", detail=str(e)
+            )
             self.audit.flush(timeout_s=2.0)
             self.audit.stop(timeout_s=2.0)
             self.audit = None  # closed: stop() must not use it again
             raise
         self.ready_s = time.monotonic()
         startup_ms = (self.ready_s - self.started_s) * 1000.0
-        self.audit.emit("service.started", door=door, latency_ms=round(startup_ms))
+        self.audit.emit(EventType.SERVICE_STARTED, door=door, latency_ms=round(startup_ms))
         people = self.matcher.people if self.matcher else 0
         self.notifier.ready(status=f"ready: {people} people enrolled, embedder {self.embedder_id}")
         log.info(
@@ -188,37 +199,61 @@ class Daemon:
 
     # -- decisions ------------------------------------------------------------------------
 
-    def _emit(self, event_type: str, **fields: object) -> None:
+    def _emit(
+        self,
+        event_type: EventType,
+        *,
+        subject: str | None = None,
+        reason: str | None = None,
+        **fields: float | int | str | None,
+    ) -> None:
         if self.audit is not None:
-            self.audit.emit(event_type, door=self.cfg.policy.door_id, **fields)  # type: ignore[arg-type]
+            self.audit.emit(
+                event_type, door=self.cfg.policy.door_id, subject=subject, reason=reason, **fields
+            )
 
-    def _on_decision(self, d: Decision, frame: Frame, result: FrameResult) -> None:
+    def _on_decision(self, d: Outcome, frame: Frame, result: FrameResult) -> None:
         try:
             self._act_on(d)
         finally:
             if self.snapshots is not None:
                 self._snapshot(frame, result, d)
 
-    def _snapshot(self, frame: Frame, result: FrameResult, d: Decision) -> None:
+    def _snapshot(self, frame: Frame, result: FrameResult, d: Outcome) -> None:
         """Best effort, after the decision was acted on: a full disk costs the picture only."""
         try:
             self._require(self.snapshots).write(frame, result, d)
         except Exception as e:  # nothing about a picture may touch the door
             log.warning("snapshot.write_failed", extra={"EG_REASON": type(e).__name__})
 
-    def _act_on(self, d: Decision) -> None:
-        if d.verdict is Verdict.DENY:
-            event = "liveness.failed" if d.reason == "not_live" else "access.denied"
-            self._emit(
-                event,
-                reason=d.reason,
-                score=d.score,
-                liveness=d.liveness_score,
-                frames=d.frames,
-                latency_ms=round(d.latency_s * 1000),
-            )
-            log.info("access.denied", extra={"EG_REASON": d.reason, "EG_SCORE": round(d.score, 3)})
-            return
+    def _act_on(self, d: Outcome) -> None:
+        match d:
+            case Deny():
+                self._denied(d)
+            case Grant():
+                self._granted(d)
+            case _:
+                assert_never(d)
+
+    def _denied(self, d: Deny) -> None:
+        event = (
+            EventType.LIVENESS_FAILED
+            if d.reason is DenyReason.NOT_LIVE
+            else EventType.ACCESS_DENIED
+        )
+        self._emit(
+            event,
+            reason=d.reason.value,
+            score=d.score,
+            liveness=d.liveness_score,
+            frames=d.frames,
+            latency_ms=round(d.latency_s * 1000),
+        )
+        log.info(
+            "access.denied", extra={"EG_REASON": d.reason.value, "EG_SCORE": round(d.score, 3)}
+        )
+
+    def _granted(self, d: Grant) -> None:
         relay = self._require(self.relay)
         self._decision_seq += 1
         tag = f"d{self._decision_seq}"
@@ -230,7 +265,12 @@ class Daemon:
         if not relay.submit(cmd):
             with self._pending_lock:
                 self._pending.pop(tag, None)
-            self._emit("access.denied", subject=d.user_id, reason="relay_busy", score=d.score)
+            self._emit(
+                EventType.ACCESS_DENIED,
+                subject=d.user_id,
+                reason=DenyReason.RELAY_BUSY.value,
+                score=d.score,
+            )
 
     def _on_relay_result(self, cmd: UnlockCommand, outcome: UnlockOutcome) -> None:
         with self._pending_lock:
@@ -241,9 +281,9 @@ class Daemon:
         latency_ms = round((time.monotonic() - d.first_seen_s) * 1000)
         if outcome.ok:
             if outcome.reason != "unlocked":  # opened, confirmed another way (ACK was lost)
-                self._emit("relay.error", reason=outcome.reason)
+                self._emit(EventType.RELAY_ERROR, reason=outcome.reason)
             self._emit(
-                "access.granted",
+                EventType.ACCESS_GRANTED,
                 subject=d.user_id,
                 reason="match",
                 score=d.score,
@@ -257,24 +297,22 @@ class Daemon:
                 extra={"EG_USER": d.user_id, "EG_LATENCY_MS": latency_ms, "EG_SCORE": d.score},
             )
             return
-        reason = (
-            "relay_unavailable"
-            if outcome.reason in {"relay_unavailable", "timeout", "stopping"}
-            else f"relay_{outcome.reason}"  # e.g. relay_unconfirmed: the door may have opened
+        reason = relay_reason(outcome.reason)  # e.g. relay_unconfirmed: the door may have opened
+        self._emit(
+            EventType.RELAY_ERROR, reason=outcome.reason, latency_ms=round(outcome.latency_ms)
         )
-        self._emit("relay.error", reason=outcome.reason, latency_ms=round(outcome.latency_ms))
-        self._emit("access.denied", subject=d.user_id, reason=reason, score=d.score)
-        log.warning("access.denied", extra={"EG_REASON": reason, "EG_RELAY": outcome.reason})
+        self._emit(EventType.ACCESS_DENIED, subject=d.user_id, reason=reason.value, score=d.score)
+        log.warning("access.denied", extra={"EG_REASON": reason.value, "EG_RELAY": outcome.reason})
 
     def _on_pipeline_error(self, e: Exception) -> None:
-        self._emit("access.denied", reason="error", detail=type(e).__name__)
+        self._emit(EventType.ACCESS_DENIED, reason=DenyReason.ERROR.value, detail=type(e).__name__)
 
     def _on_camera_lost(self, ev: LostEvent) -> None:
-        self._emit("camera.lost", reason=ev.failure.value, detail=ev.detail)
+        self._emit(EventType.CAMERA_LOST, reason=ev.failure.value, detail=ev.detail)
         self.notifier.status(f"camera lost: {ev.failure.value}")
 
     def _on_camera_restored(self, ev: RestoredEvent) -> None:
-        self._emit("camera.restored", latency_ms=round(ev.outage_s * 1000))
+        self._emit(EventType.CAMERA_RESTORED, latency_ms=round(ev.outage_s * 1000))
         self.notifier.status("camera streaming")
 
     # -- main loop ------------------------------------------------------------------------
@@ -326,7 +364,7 @@ class Daemon:
                 if stalled:
                     log.error("service.pipeline_stalled")
                     self.notifier.status("pipeline stalled: watchdog pings withheld")
-                    self._emit("service.degraded", reason="pipeline_stalled")
+                    self._emit(EventType.SERVICE_DEGRADED, reason="pipeline_stalled")
                 else:
                     log.warning("service.pipeline_recovered")
                 next_status_s = now
@@ -358,7 +396,9 @@ class Daemon:
         except EdgeGateError as e:
             if not self._gallery_failed:  # once per outage; it is retried every poll
                 log.error("gallery.reload_failed", extra={"EG_REASON": str(e)})
-                self._emit("service.degraded", reason="gallery_reload_failed", detail=str(e))
+                self._emit(
+                    EventType.SERVICE_DEGRADED, reason="gallery_reload_failed", detail=str(e)
+                )
             status = "gallery unusable: nobody is let in"
             self._gallery_failed = True
             matcher = nobody(self.cfg, self.embedding_size)
@@ -374,7 +414,7 @@ class Daemon:
         deadline_s = self.cfg.service.shutdown_timeout_s
         self.notifier.stopping(status="stopping")
         self.stop_event.set()
-        self._emit("service.stopping", reason="signal" if self._signals else "requested")
+        self._emit(EventType.SERVICE_STOPPING, reason="signal" if self._signals else "requested")
         ok = True
         for part in (self.pipeline, self.relay):
             if part is not None:

@@ -10,12 +10,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, assert_never
 
 import numpy as np
 import numpy.typing as npt
 
-from edge_gate.decision.policy import Decision, DecisionPolicy, Observation
+from edge_gate.decision.policy import (
+    Decision,
+    DecisionPolicy,
+    Deny,
+    Grant,
+    Observation,
+    Outcome,
+    Pending,
+)
 from edge_gate.gallery.gates import GateLimits, check_face
 from edge_gate.vision.types import Detection, Face
 
@@ -85,7 +93,7 @@ class FrameResult:
     """What one frame produced: decisions, and per-face details for snapshots and stats."""
 
     faces: int
-    decisions: tuple[Decision, ...]
+    decisions: tuple[Outcome, ...]  # grants and denials; waiting tracks give none
     annotations: tuple[tuple[Face, int, str], ...]  # face, track id, short label
 
 
@@ -119,7 +127,7 @@ class FrameProcessor:
         faces = self._analyzer.analyze(image_bgr, embed=False)[: self._max_faces]
         tracks = self._tracker.update([f.detection for f in faces], now_s)
         by_box = {_key(f.detection): f for f in faces}
-        decisions: list[Decision] = []
+        decisions: list[Outcome] = []
         notes: list[tuple[Face, int, str]] = []
         for track in tracks:
             if track.last_seen_s != now_s:
@@ -129,13 +137,18 @@ class FrameProcessor:
                 continue
             decision, label = self._observe(image_bgr, face, track.track_id, now_s)
             notes.append((face, track.track_id, label))
-            if decision is not None:
-                decisions.append(decision)
+            match decision:
+                case Grant() | Deny():
+                    decisions.append(decision)
+                case Pending():
+                    pass
+                case _:
+                    assert_never(decision)
         return FrameResult(len(faces), tuple(decisions), tuple(notes))
 
     def _observe(
         self, image_bgr: Image, face: Face, track_id: int, now_s: float
-    ) -> tuple[Decision | None, str]:
+    ) -> tuple[Decision, str]:
         live: bool | None = True
         live_score = 1.0
         if self._liveness is not None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from edge_gate.capture.frame import Frame
 from edge_gate.capture.latest import LatestFrame
-from edge_gate.decision.policy import Decision
+from edge_gate.decision.policy import Outcome
 from edge_gate.service.frame_processor import FrameProcessor, FrameResult, Matcher
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class PipelineThread:
         slot: LatestFrame[Frame],
         processor: FrameProcessor,
         *,
-        on_decision: Callable[[Decision, Frame, FrameResult], None],
+        on_decision: Callable[[Outcome, Frame, FrameResult], None],
         on_error: Callable[[Exception], None],
         stop: threading.Event,
         max_fps: float,

@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge_gate.config import EdgeGateConfig, GalleryConfig
-from edge_gate.decision.policy import DecisionPolicy, PolicyParams, Verdict
+from edge_gate.decision.policy import DecisionPolicy, Grant, PolicyParams
 from edge_gate.door.client import RelayClient
 from edge_gate.door.counter import CounterStore
 from edge_gate.door.relay_core import RelayPolicy
@@ -203,7 +203,7 @@ def _decision_latency(
                 time.sleep(delay)
             result = proc.process(img, t_frame)
             for d in result.decisions:
-                if d.verdict is Verdict.GRANT:
+                if isinstance(d, Grant):
                     outcome = client.unlock(pulse_ms)
                     done = time.monotonic()
                     return {
@@ -212,7 +212,7 @@ def _decision_latency(
                         "frames_to_grant": i + 1,
                         "relay_ms": round(outcome.latency_ms, 1),
                     }
-                return {"granted": False, "denied_reason": d.reason, "frames": i + 1}
+                return {"granted": False, "denied_reason": d.reason.value, "frames": i + 1}
         return {"granted": False, "frames": FRAMES}
     finally:
         stop.set()
