@@ -62,6 +62,7 @@ def _vision_section(ctx: BenchContext) -> dict[str, Any]:
 
 def _evaluate_embedders(ctx: BenchContext) -> list[dict[str, Any]]:
     """Verification figures and speed of every embedder in the manifest (default choice input)."""
+    from edge_gate.vision.embedders.registry import is_embedder_family
     from edge_gate.vision.pipeline import FacePipeline
     from edge_gate.vision.runtime import load_manifest, resolve_models_dir
     from edge_gate_dev.bench.vision import bench_pipeline, read_frames
@@ -73,7 +74,7 @@ def _evaluate_embedders(ctx: BenchContext) -> list[dict[str, Any]]:
     reports = []
     out: list[dict[str, Any]] = []
     for spec in sorted(manifest.models.values(), key=lambda s: s.model_id):
-        if spec.family not in ("facenet", "mobilefacenet"):
+        if not is_embedder_family(spec.family):
             continue
         pipe = FacePipeline.from_manifest(manifest, eval_cfg, embedder=spec.model_id)
         report = evaluate_embedder(pipe, ctx.cache)

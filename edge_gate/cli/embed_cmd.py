@@ -117,7 +117,8 @@ def _check_model_name(vision: VisionConfig, model: str) -> None:
     "--model",
     "model",
     default=None,
-    help="embedder: manifest id or family [default: config vision.embedder]",
+    help="embedder: manifest id or family; several joined with + are fused "
+    "[default: config vision.embedders]",
 )
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line per image")
 @click.option(

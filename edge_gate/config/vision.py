@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from edge_gate.config.base import NonEmptyPath, Section
 
@@ -22,6 +23,21 @@ class VisionConfig(Section):
         pattern=_MODEL_NAME,
         description="embedding model: a manifest id (e.g. facenet-int8) or a family "
         "(facenet, mobilefacenet) meaning its default variant",
+    )
+    embedders: list[Annotated[str, StringConstraints(pattern=_MODEL_NAME)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=4,
+        description="several embedders fused: score = weighted mean of their cosines (see "
+        'edge_gate.vision.fusion), e.g. ["mobilefacenet", "dlib-resnet"]; a one-element '
+        "list is the same as `embedder`. A gallery is enrolled with one set and matched only "
+        "with that set",
+    )
+    embedder_weights: list[float] | None = Field(
+        None,
+        description="one weight > 0 per entry of `embedders` (normalised to sum 1; default "
+        "equal). Weights are applied at match time: changing them needs no re-enrollment, "
+        "only `edge-gate calibrate`",
     )
     pnet_model: str = Field(
         "mtcnn-pnet", pattern=_MODEL_NAME, description="P-Net manifest id or family"
@@ -79,3 +95,30 @@ class VisionConfig(Section):
         if bad:
             raise ValueError(f"thresholds must be in (0, 1]; got {', '.join(bad)}")
         return value
+
+    @model_validator(mode="after")
+    def _one_embedder_set(self) -> VisionConfig:
+        """``embedder`` and ``embedders`` may both be given only when they say the same."""
+        if self.embedders is not None:
+            if len(set(self.embedders)) != len(self.embedders):
+                raise ValueError(f"vision.embedders names a model twice: {self.embedders}")
+            if "embedder" in self.model_fields_set and self.embedders != [self.embedder]:
+                raise ValueError(
+                    f"vision.embedder = {self.embedder!r} and vision.embedders = "
+                    f"{self.embedders} disagree: set only one of them"
+                )
+        if self.embedder_weights is not None:
+            n = len(self.embedder_set)
+            if len(self.embedder_weights) != n:
+                raise ValueError(
+                    f"vision.embedder_weights has {len(self.embedder_weights)} entries for "
+                    f"{n} embedder(s)"
+                )
+            if not all(math.isfinite(w) and w > 0 for w in self.embedder_weights):
+                raise ValueError("vision.embedder_weights must all be finite and > 0")
+        return self
+
+    @property
+    def embedder_set(self) -> tuple[str, ...]:
+        """The embedders in use, in order (``embedders``, else ``(embedder,)``)."""
+        return tuple(self.embedders) if self.embedders is not None else (self.embedder,)

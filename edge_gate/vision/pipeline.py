@@ -9,6 +9,11 @@ Stable API used by gallery, liveness, camera snapshot and the daemon::
     crop = pipe.align(image_bgr, dets[0])                  # 112x112 BGR aligned crop
     pipe.embedding_size, pipe.embedder_id                  # e.g. 512, "facenet-int8"
 
+With several embedders (``vision.embedders``) ``embed`` returns the fused embedding of
+:mod:`edge_gate.vision.fusion` (unit length; dot product = mean of the per-model cosines) and
+``embedder_id`` names the set (``"mobilefacenet-fp32+dlib-resnet-fp32"``). Each embedder's crop
+and input scaling come from its family module in :mod:`edge_gate.vision.embedders`.
+
 ``image_bgr`` is an (H, W, 3) uint8 BGR array (what cv2 and
 :func:`edge_gate.vision.image_io.load_image` give); greyscale (H, W) arrays are accepted too.
 Detection landmarks are (5, 2) float32 in frame pixels, order left eye, right eye, nose,
@@ -22,16 +27,17 @@ one across threads.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from edge_gate.config.vision import VisionConfig
 from edge_gate.errors import ModelRuntimeError
-from edge_gate.vision import align, imgops, mtcnn, quality
+from edge_gate.vision import align, fusion, imgops, mtcnn, quality
+from edge_gate.vision.embedders.base import Embedder
+from edge_gate.vision.embedders.registry import family, is_embedder_family
 from edge_gate.vision.runtime import Manifest, TFLiteModel, load_manifest, resolve_models_dir
 from edge_gate.vision.types import Detection, Face
 
@@ -41,37 +47,6 @@ U8 = npt.NDArray[np.uint8]
 F32 = npt.NDArray[np.float32]
 
 ALIGNED_PX = 112
-
-
-@dataclass(frozen=True, slots=True)
-class EmbedderPrep:
-    """How an embedder wants its input: crop kind, size, normalisation, channel order."""
-
-    crop: str  # "aligned" (5-point similarity to the ArcFace template) or "margin" (box + margin)
-    size_px: int
-    mean: float = 127.5
-    std: float = 128.0
-    rgb: bool = True
-    margin_px: int = 32
-
-
-def embedder_prep(model: TFLiteModel, margin_px: int) -> EmbedderPrep:
-    """Embedder preprocessing from its family; a manifest ``preprocessing`` dict may override."""
-    spec = model.spec
-    size_px = int(model.input_signature[1])
-    crop = "margin" if spec.family == "facenet" else "aligned"
-    pre: Any = spec.raw.get("preprocessing")
-    mean, std, rgb = 127.5, 128.0, True
-    if isinstance(pre, dict):
-        crop = str(pre.get("crop", crop))
-        mean = float(pre.get("mean", mean))
-        std = float(pre.get("std", std))
-        rgb = str(pre.get("channels", pre.get("color", "RGB"))).upper() != "BGR"
-    if crop not in ("aligned", "margin"):
-        crop = "margin" if "margin" in crop or "box" in crop else "aligned"
-    return EmbedderPrep(
-        crop=crop, size_px=size_px, mean=mean, std=std, rgb=rgb, margin_px=margin_px
-    )
 
 
 def _as_bgr(image: U8) -> U8:
@@ -85,37 +60,43 @@ def _as_bgr(image: U8) -> U8:
 
 
 class FacePipeline:
-    """MTCNN + embedder on TFLite. Not thread-safe: one instance per thread."""
+    """MTCNN + one or more embedders on TFLite. Not thread-safe: one instance per thread."""
 
     def __init__(
         self,
         pnet: TFLiteModel,
         rnet: TFLiteModel,
         onet: TFLiteModel,
-        embedder: TFLiteModel,
+        embedders: Sequence[Embedder],
         params: mtcnn.CascadeParams,
-        margin_px: int = 32,
+        weights: Sequence[float] | None = None,
     ) -> None:
-        self._pnet, self._rnet, self._onet, self._embedder = pnet, rnet, onet, embedder
+        if not embedders:
+            raise ModelRuntimeError("a face pipeline needs at least one embedder")
+        self._pnet, self._rnet, self._onet = pnet, rnet, onet
+        self.embedders: tuple[Embedder, ...] = tuple(embedders)
         self.params = params
-        self.prep = embedder_prep(embedder, margin_px)
-        out = self._embedder_output()
-        self.embedder_id = embedder.spec.model_id
-        out_sig = embedder.output_signatures.get(out) or next(
-            iter(embedder.output_signatures.values())
-        )
-        self.embedding_size: int = int(embedder.spec.embedding_size or out_sig[-1])
-        self._embed_output = out
+        self.model_ids = tuple(e.model_id for e in self.embedders)
+        self.embedder_id = fusion.set_id(self.model_ids)
+        self.dims = tuple(e.embedding_size for e in self.embedders)
+        self.embedding_size: int = sum(self.dims)
+        self.weights = fusion.normalise_weights(weights, len(self.embedders))
         self.detector_ids = {
             "pnet": pnet.spec.model_id,
             "rnet": rnet.spec.model_id,
             "onet": onet.spec.model_id,
         }
-        self.threads = embedder.threads
+        self.threads = self.embedders[0].model.threads
+
+    @property
+    def score_scale(self) -> F32 | None:
+        """Gallery column scale for the configured weights (``None``: equal weights)."""
+        return fusion.block_scale(self.dims, self.weights)
 
     @classmethod
     def from_config(cls, config: VisionConfig, *, embedder: str | None = None) -> FacePipeline:
-        """Load and verify every model named by ``config`` (``embedder`` overrides the config's)."""
+        """Load and verify every model named by ``config`` (``embedder`` overrides the config's:
+        one manifest id or family, or several joined with ``+``)."""
         models_dir = resolve_models_dir(config.models_dir)
         manifest = load_manifest(models_dir)
         return cls.from_manifest(manifest, config, embedder=embedder)
@@ -130,12 +111,14 @@ class FacePipeline:
         def load(name: str, family: str) -> TFLiteModel:
             return TFLiteModel(d, manifest.resolve(name, family), threads=t)
 
-        emb_name = embedder or config.embedder
-        emb_spec = manifest.resolve(emb_name)
-        if emb_spec.family not in ("facenet", "mobilefacenet"):
-            raise ModelRuntimeError(
-                f"model {emb_name!r} is not an embedder (family {emb_spec.family})"
-            )
+        names = fusion.split_set_id(embedder) if embedder else config.embedder_set
+        weights = None if embedder else config.embedder_weights
+        specs = [manifest.resolve(name) for name in names]
+        for name, spec in zip(names, specs, strict=True):
+            if not is_embedder_family(spec.family):
+                raise ModelRuntimeError(f"model {name!r} is not an embedder (family {spec.family})")
+        if len({s.model_id for s in specs}) != len(specs):
+            raise ModelRuntimeError(f"embedder set {list(names)} names a model twice")
         params = mtcnn.CascadeParams(
             min_face_px=config.min_face_px,
             factor=config.pyramid_factor,
@@ -145,16 +128,15 @@ class FacePipeline:
             load(config.pnet_model, "mtcnn-pnet"),
             load(config.rnet_model, "mtcnn-rnet"),
             load(config.onet_model, "mtcnn-onet"),
-            TFLiteModel(d, emb_spec, threads=t),
+            [
+                Embedder(TFLiteModel(d, s, threads=t), family(s.family), config.facenet_margin_px)
+                for s in specs
+            ],
             params,
-            margin_px=config.facenet_margin_px,
+            weights=weights,
         )
         log.info("vision.pipeline_ready", extra={"EG_MODEL": pipe.embedder_id, "EG_THREADS": t})
         return pipe
-
-    def _embedder_output(self) -> str:
-        names = self._embedder.spec.output_names
-        return names[0] if names else "embeddings"
 
     # --------------------------------------------------------------- nets as plain callables
 
@@ -188,34 +170,36 @@ class FacePipeline:
         matrix = align.similarity_to_template(detection.landmarks, size_px)
         return imgops.warp_affine(_as_bgr(image_bgr), matrix, size_px)
 
-    def embedder_input(self, image_bgr: U8, detection: Detection) -> U8:
-        """The BGR crop the embedder sees (aligned, or box + margin for FaceNet)."""
+    def embedder_inputs(self, image_bgr: U8, detection: Detection) -> tuple[U8, ...]:
+        """The BGR crop each embedder sees, in embedder order."""
         bgr = _as_bgr(image_bgr)
-        if self.prep.crop == "aligned":
-            return self.align(bgr, detection, self.prep.size_px)
-        h, w = bgr.shape[:2]
-        box = align.margin_crop_box(detection.box, self.prep.margin_px, w, h)
-        return imgops.crop_resize(bgr, box, self.prep.size_px)
+        return tuple(e.crop(bgr, detection) for e in self.embedders)
+
+    def embed_inputs(self, inputs: Sequence[Sequence[U8]]) -> F32:
+        """Fused embeddings (N, D) of faces given as :meth:`embedder_inputs` tuples."""
+        if not inputs:
+            return np.empty((0, self.embedding_size), dtype=np.float32)
+        blocks = [e.embed_crops([x[i] for x in inputs]) for i, e in enumerate(self.embedders)]
+        return fusion.fuse(blocks)
+
+    def _single(self) -> Embedder:
+        if len(self.embedders) != 1:
+            raise ModelRuntimeError(
+                f"{self.embedder_id} fuses several embedders: use embedder_inputs/embed_inputs"
+            )
+        return self.embedders[0]
+
+    def embedder_input(self, image_bgr: U8, detection: Detection) -> U8:
+        """The BGR crop a single-embedder pipeline's embedder sees."""
+        return self._single().crop(_as_bgr(image_bgr), detection)
 
     def embed_crops(self, crops_bgr: list[U8]) -> F32:
-        """Embeddings (N, D) of crops made by :meth:`embedder_input`, L2-normalised float32."""
-        if not crops_bgr:
-            return np.empty((0, self.embedding_size), dtype=np.float32)
-        batch = np.stack([imgops.bgr_to_rgb(c) if self.prep.rgb else c for c in crops_bgr]).astype(
-            np.float32
-        )
-        batch = (batch - self.prep.mean) / self.prep.std
-        vecs = self._embedder.run_batched(
-            np.ascontiguousarray(batch, dtype=np.float32), self._embed_output
-        )
-        vecs = vecs.reshape(len(crops_bgr), -1).astype(np.float32)
-        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-        out: F32 = (vecs / np.maximum(norms, 1e-12)).astype(np.float32)
-        return out
+        """Embeddings (N, D) of :meth:`embedder_input` crops (single embedder), L2-normalised."""
+        return self._single().embed_crops(crops_bgr)
 
     def embed(self, image_bgr: U8, detection: Detection) -> F32:
-        """The L2-normalised float32 embedding of one detected face."""
-        result: F32 = self.embed_crops([self.embedder_input(image_bgr, detection)])[0]
+        """The L2-normalised float32 (fused) embedding of one detected face."""
+        result: F32 = self.embed_inputs([self.embedder_inputs(image_bgr, detection)])[0]
         return result
 
     def analyze(self, image_bgr: U8, embed: bool = True) -> list[Face]:
@@ -227,10 +211,14 @@ class FacePipeline:
         aligned = [self.align(bgr, d) for d in dets]
         vecs: F32 | None = None
         if embed:
-            crops = (
-                aligned if self.prep.crop == "aligned" and self.prep.size_px == ALIGNED_PX else None
-            )
-            vecs = self.embed_crops(crops or [self.embedder_input(bgr, d) for d in dets])
+            inputs = [
+                tuple(
+                    crop if e.family.arcface_aligned and e.size_px == ALIGNED_PX else e.crop(bgr, d)
+                    for e in self.embedders
+                )
+                for d, crop in zip(dets, aligned, strict=True)
+            ]
+            vecs = self.embed_inputs(inputs)
         return [
             Face(
                 box=d.box,

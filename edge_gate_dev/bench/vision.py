@@ -87,11 +87,11 @@ def bench_pipeline(pipe: FacePipeline, frames: list[U8], warmup: int = 5) -> dic
             if i >= warmup:
                 detect_ms.append((t1 - t0) * 1000)
             continue
-        crop = pipe.embedder_input(frame, dets[0])
+        crops = pipe.embedder_inputs(frame, dets[0])
         t2 = time.perf_counter()
-        pipe.embed_crops([crop])
+        pipe.embed_inputs([crops])
         t3 = time.perf_counter()
-        aligned = crop if pipe.prep.crop == "aligned" else pipe.align(frame, dets[0])
+        aligned = pipe.align(frame, dets[0])
         quality.measure(dets[0].box, dets[0].landmarks, aligned, (frame.shape[0], frame.shape[1]))
         t4 = time.perf_counter()
         if i < warmup:
