@@ -95,3 +95,29 @@ def test_worker_reports_unavailable_port(tmp_path: Path) -> None:
     assert worker.alive
     stop.set()
     assert worker.join(2.0)
+
+
+def test_stopping_the_worker_releases_the_serial_port(tmp_path: Path) -> None:
+    """The port is opened exclusively; after stop() the worker has closed it, so a restarted
+    daemon (or `edge-gate relay status`) can open it at once. Before the stop it cannot."""
+    import serial
+
+    key = secrets.token_bytes(32)
+    with pty_relay(key) as relay:
+        worker = RelayWorker(
+            make_client(relay.port, key, tmp_path / "counter"),
+            on_result=Results(),
+            stop=threading.Event(),
+            health_interval_s=0.1,
+        )
+        worker.start()
+        deadline = time.monotonic() + 2.0
+        while not worker.last_status and time.monotonic() < deadline:
+            time.sleep(0.02)  # the first health poll opened the port
+        assert worker.last_status is not None
+        with pytest.raises(serial.SerialException):
+            serial.Serial(relay.port, 115200, exclusive=True).close()
+        started = time.monotonic()
+        assert worker.stop(2.0)
+        assert time.monotonic() - started < 1.0
+        serial.Serial(relay.port, 115200, exclusive=True).close()  # free again

@@ -13,12 +13,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge_gate.audit.events import EventType
+from edge_gate.capture.failure import CaptureFailure, CaptureOpenError
 from edge_gate.capture.frame import Frame
 from edge_gate.capture.latest import LatestFrame
+from edge_gate.capture.sources import Source
+from edge_gate.capture.thread import CaptureThread
 from edge_gate.config import EdgeGateConfig
+from edge_gate.decision.policy import DenyReason, Grant
+from edge_gate.door.client import UnlockOutcome
+from edge_gate.door.worker import UnlockCommand
+from edge_gate.service.compose import Composer, ConfigGallery, DoorParts
 from edge_gate.service.daemon import Daemon
+from edge_gate.service.door_actions import DoorActions
+from edge_gate.service.frame_processor import FrameResult
 from edge_gate.service.notify import Notifier
 from edge_gate.service.pipeline_thread import Heartbeat, PipelineThread
+from edge_gate.service.ports import EventSink
+from edge_gate.service.snapshots import SnapshotWriter
+from edge_gate.threads import ServiceThread
 
 EDGE_GATE = str(Path(sys.executable).parent / "edge-gate")
 
@@ -157,6 +170,93 @@ class _StuckProcessor:
         pass
 
 
+class _Events:
+    """An in-memory audit trail: the events the daemon emitted, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str | None, dict[str, object]]] = []
+
+    def emit(
+        self,
+        event_type: EventType,
+        *,
+        door: str | None,
+        subject: str | None = None,
+        reason: str | None = None,
+        **fields: object,
+    ) -> int | None:
+        self.events.append((str(event_type), reason, {"subject": subject, **fields}))
+        return len(self.events)
+
+    def flush(self, timeout_s: float) -> bool:
+        return True
+
+    def stop(self, timeout_s: float = 5.0) -> bool:
+        return True
+
+
+class _RecordingDoor(ServiceThread):
+    """A door actuator that records what the daemon submits (and answers nothing)."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__("recording-door", stop=stop)
+        self.submitted: list[UnlockCommand] = []
+
+    def run(self) -> None:
+        while not self.wait(0.05):
+            self.heartbeat.beat()
+
+    def submit(self, cmd: UnlockCommand) -> bool:
+        self.submitted.append(cmd)
+        return True
+
+
+def _idle_camera(slot: LatestFrame[Frame], stop: threading.Event) -> CaptureThread:
+    """A real capture thread whose camera never answers (it keeps retrying with backoff)."""
+
+    def opener(wait: object) -> Source:
+        raise CaptureOpenError(CaptureFailure.UNREACHABLE, "no camera in this test")
+
+    return CaptureThread(opener, slot, description="none", stop_event=stop)
+
+
+def _composer_with(processor: object, slot: LatestFrame[Frame]) -> Composer:
+    """Real parts around ``processor``: the daemon gets them through its compose hook."""
+
+    def compose(
+        cfg: EdgeGateConfig,
+        events: EventSink,
+        stop: threading.Event,
+        notifier: Notifier,
+        snapshots: SnapshotWriter | None,
+    ) -> DoorParts:
+        actions = DoorActions(cfg, events, notifier, snapshots=snapshots)
+        door = _RecordingDoor(stop)
+        actions.connect(door)
+        pipeline = PipelineThread(
+            slot,
+            processor,  # type: ignore[arg-type]
+            on_decision=actions.on_decision,
+            on_error=actions.on_pipeline_error,
+            stop=stop,
+            max_fps=15,
+            heartbeat=Heartbeat(),
+        )
+        gallery = ConfigGallery(cfg, "mobilefacenet-fp32", 128)
+        return DoorParts(
+            actions,
+            pipeline,
+            door,
+            _idle_camera(slot, stop),
+            gallery,
+            gallery.nobody(),
+            gallery.stamp(),
+            "mobilefacenet-fp32",
+        )
+
+    return compose
+
+
 @pytest.mark.timeout(60)
 def test_stalled_pipeline_stops_the_watchdog_pings(tmp_path: Path) -> None:
     """While the pipeline loop turns, WATCHDOG=1 flows; once it hangs, the pings stop (so
@@ -178,19 +278,16 @@ def test_stalled_pipeline_stops_the_watchdog_pings(tmp_path: Path) -> None:
     collector = threading.Thread(target=collect, daemon=True)
     collector.start()
     cfg = EdgeGateConfig.model_validate({"service": {"heartbeat_timeout_s": 1.0}})
-    daemon = Daemon(cfg, notifier=Notifier(str(sock_path)))
     slot: LatestFrame[Frame] = LatestFrame()
     stuck = _StuckProcessor()
-    daemon.pipeline = PipelineThread(
-        slot,
-        stuck,  # type: ignore[arg-type]
-        on_decision=lambda *a: None,
-        on_error=lambda e: None,
-        stop=daemon.stop_event,
-        max_fps=15,
-        heartbeat=Heartbeat(),
+    events = _Events()
+    daemon = Daemon(
+        cfg,
+        notifier=Notifier(str(sock_path)),
+        compose=_composer_with(stuck, slot),
+        open_events=lambda cfg: events,
     )
-    daemon.pipeline.start()
+    daemon.start()
     runner = threading.Thread(target=daemon.run_until_stopped, kwargs={"run_for_s": 6.0})
     runner.start()
     time.sleep(2.0)
@@ -209,6 +306,7 @@ def test_stalled_pipeline_stops_the_watchdog_pings(tmp_path: Path) -> None:
     assert len(healthy_pings) >= 2
     assert late_pings == []
     assert any("pipeline stalled" in m for _, m in received)
+    assert ("service.degraded", "pipeline_stalled") in [(t, r) for t, r, _ in events.events]
 
 
 @pytest.mark.timeout(120)
@@ -257,33 +355,46 @@ def test_ready_within_2s_with_10k_people(tmp_path: Path) -> None:
         pty.stop()
 
 
-class _RecordingRelay:
-    """Stands in for the relay worker: records what the daemon submits."""
-
-    def __init__(self) -> None:
-        self.submitted: list[object] = []
-
-    def submit(self, cmd: object) -> bool:
-        self.submitted.append(cmd)
-        return True
-
-
 def test_a_snapshot_that_cannot_be_written_does_not_cost_the_grant(tmp_path: Path) -> None:
     """Snapshots opted in but unwritable (here: the directory is a file; a full disk is the
-    same OSError): the grant still goes to the relay and nothing is raised to the pipeline."""
-    from edge_gate.decision.policy import Grant
-    from edge_gate.service.frame_processor import FrameResult
-    from edge_gate.service.snapshots import SnapshotWriter
-
+    same OSError): the grant still goes to the door and nothing is raised to the pipeline."""
     blocker = tmp_path / "snapshots"
     blocker.write_text("not a directory")
-    daemon = Daemon(EdgeGateConfig(), notifier=Notifier(None))
-    daemon.snapshots = SnapshotWriter(blocker)
-    relay = _RecordingRelay()
-    daemon.relay = relay  # type: ignore[assignment]
+    snapshots = SnapshotWriter(blocker)
+    actions = DoorActions(EdgeGateConfig(), _Events(), Notifier(None), snapshots=snapshots)
+    door = _RecordingDoor(threading.Event())
+    actions.connect(door)
     now = time.monotonic()
     grant = Grant(1, "u_abcdefghijkl", 0.9, 0.3, 0.9, 3, now - 0.4, now)
     frame = Frame(np.zeros((48, 64, 3), np.uint8), 0.0, 0)
-    daemon._on_decision(grant, frame, FrameResult(faces=1, decisions=(grant,), annotations=()))
-    assert len(relay.submitted) == 1
-    assert daemon.snapshots.written == []
+    actions.on_decision(grant, frame, FrameResult(faces=1, decisions=(grant,), annotations=()))
+    assert len(door.submitted) == 1
+    assert snapshots.written == []
+
+
+def test_every_relay_outcome_is_one_enumerated_event(tmp_path: Path) -> None:
+    """A grant the relay did not carry out is denied with a DenyReason member (no invented
+    relay_<x> strings); a busy door is relay_busy; a verified ACK is access.granted."""
+    events = _Events()
+    actions = DoorActions(EdgeGateConfig(), events, Notifier(None))
+    door = _RecordingDoor(threading.Event())
+    actions.connect(door)
+    now = time.monotonic()
+    outcomes = ["unlocked", "nack:expired", "unconfirmed", "stale", "timeout", "counter_error"]
+    for i, why in enumerate(outcomes):
+        grant = Grant(i, "u_abcdefghijkl", 0.9, 0.3, 0.9, 3, now - 0.4, now)
+        actions.on_decision(grant, Frame(np.zeros((8, 8, 3), np.uint8), 0.0, 0), _NO_FACES)
+        actions.on_unlocked(door.submitted[-1], UnlockOutcome(why == "unlocked", why, 12.0))
+    results = [(t, r) for t, r, _ in events.events if t.startswith("access.")]
+    assert results == [
+        ("access.granted", "match"),
+        ("access.denied", "relay_refused"),
+        ("access.denied", "relay_unconfirmed"),
+        ("access.denied", "relay_stale"),
+        ("access.denied", "relay_unavailable"),
+        ("access.denied", "relay_counter_error"),
+    ]
+    assert {r for _, r in results[1:]} <= {m.value for m in DenyReason}
+
+
+_NO_FACES = FrameResult(faces=0, decisions=(), annotations=())

@@ -39,6 +39,7 @@ from edge_gate.audit.connection import (
 from edge_gate.audit.outbox import Outbox
 from edge_gate.config.mqtt import MqttConfig
 from edge_gate.errors import EdgeGateError
+from edge_gate.threads import ServiceThread
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def backoff_delay_s(attempt: int, min_s: float, max_s: float, rand01: float) -> 
     return float(min_s + (ceiling - min_s) * rand01)
 
 
-class Publisher:
+class Publisher(ServiceThread):
     """Delivers outbox events to the broker in a background thread."""
 
     def __init__(
@@ -112,32 +113,21 @@ class Publisher:
         self._backoff = (backoff_min_s, backoff_max_s)
         self._poll_interval_s = poll_interval_s
         self._health_interval_s = health_interval_s
-        self._stop = threading.Event()
+        super().__init__("audit-publisher")
         self._wake = threading.Event()
         self._online = threading.Event()
         self._stats = PublisherStats()
         self._stats_lock = threading.Lock()
-        self._thread: threading.Thread | None = None
         self._rng = secrets.SystemRandom()
 
     # -- control (any thread) --------------------------------------------------------------------
 
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="audit-publisher", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout_s: float) -> bool:
+    def stop(self, timeout_s: float = 5.0) -> bool:
         """Publish ``offline``, disconnect and join; False if the thread did not end in time."""
-        self._stop.set()
+        return super().stop(timeout_s)
+
+    def _wake_for_stop(self) -> None:
         self._wake.set()
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return True
-        thread.join(timeout_s)
-        return not thread.is_alive()
 
     def wake(self) -> None:
         """New events are in the outbox: look now rather than at the next poll."""
@@ -161,9 +151,10 @@ class Publisher:
 
     # -- worker thread ---------------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def run(self) -> None:
         attempt = 0
         while not self._stop.is_set():
+            self.heartbeat.beat()
             healthy = False
             try:
                 healthy = self._one_connection()

@@ -41,6 +41,7 @@ from edge_gate.capture.latest import LatestFrame
 from edge_gate.capture.sources import Credentials, Source, SourceSpec, make_frame, open_source
 from edge_gate.capture.url import redact
 from edge_gate.config.camera import CameraConfig
+from edge_gate.threads import ServiceThread
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class CaptureStatus:
     fps: float
 
 
-class CaptureThread:
+class CaptureThread(ServiceThread):
     """One camera, one thread; see the module docstring for the contract."""
 
     def __init__(
@@ -101,6 +102,7 @@ class CaptureThread:
         secrets: tuple[str, ...] = (),
         rng: random.Random | None = None,
     ) -> None:
+        super().__init__("capture", stop=stop_event)
         self._opener = opener
         self._slot = slot
         self.description = redact(description, secrets)
@@ -108,7 +110,6 @@ class CaptureThread:
         self._backoff = backoff or BackoffPolicy()
         self._on_lost = on_lost
         self._on_restored = on_restored
-        self._stop = stop_event or threading.Event()
         self._secrets = secrets
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
         self._lock = threading.Lock()
@@ -120,7 +121,6 @@ class CaptureThread:
         self._lost_since_s: float | None = None
         self._fps = 0.0
         self._frames_since_open = 0
-        self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
 
     @classmethod
     def from_config(
@@ -152,25 +152,7 @@ class CaptureThread:
             secrets=spec.secrets(),
         )
 
-    # -- control ---------------------------------------------------------------------------
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 5.0) -> bool:
-        """Ask the thread to stop and wait up to ``timeout_s``; ``True`` when it has ended."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout_s)
-        return not self._thread.is_alive()
-
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
-
-    @property
-    def native_id(self) -> int | None:
-        """The kernel thread id (for per-thread CPU accounting); ``None`` before ``start``."""
-        return self._thread.native_id
-
+    # -- control: start(), stop(timeout_s), is_alive(), native_id from ServiceThread ------
     def status(self) -> CaptureStatus:
         now = time.monotonic()
         with self._lock:
@@ -186,7 +168,7 @@ class CaptureThread:
             )
 
     # -- thread body -----------------------------------------------------------------------
-    def _run(self) -> None:
+    def run(self) -> None:
         attempt = 0
         try:
             while not self._stop.is_set():

@@ -39,6 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge_gate.door.client import RelayClient, StatusOutcome, UnlockOutcome
+from edge_gate.threads import ServiceThread
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class UnlockCommand:
 ResultCallback = Callable[[UnlockCommand, UnlockOutcome], None]
 
 
-class RelayWorker:
+class RelayWorker(ServiceThread):
     """Owns the :class:`RelayClient` on its own thread."""
 
     def __init__(
@@ -66,30 +67,16 @@ class RelayWorker:
         poll_s: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__("relay-worker", stop=stop)
         self._client = client
         self._on_result = on_result
-        self._stop = stop
         self._health_interval_s = health_interval_s
         self._poll_s = poll_s
         self._clock = clock
         self._queue: queue.Queue[UnlockCommand] = queue.Queue(maxsize=1)
-        self._thread = threading.Thread(target=self._run, name="relay-worker", daemon=True)
         self._next_health_s = 0.0
         self.last_status: StatusOutcome | None = None
         self.stale_dropped = 0
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def join(self, timeout_s: float) -> bool:
-        """Wait for the thread to end (after ``stop`` is set); True if it did or never started."""
-        if self._thread.ident is not None:
-            self._thread.join(timeout_s)
-        return not self._thread.is_alive()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
 
     def submit(self, cmd: UnlockCommand) -> bool:
         """Queue ``cmd``; False (not queued) when another unlock is waiting or we are stopping."""
@@ -102,8 +89,9 @@ class RelayWorker:
             return False
         return True
 
-    def _run(self) -> None:
+    def run(self) -> None:
         while not self._stop.is_set():
+            self.heartbeat.beat()
             try:
                 cmd = self._queue.get(timeout=self._poll_s)
             except queue.Empty:
@@ -115,6 +103,10 @@ class RelayWorker:
                 log.exception("relay.worker_error")
                 self._deliver(cmd, UnlockOutcome(False, "internal_error", 0.0))
         self._drain()
+        try:  # the serial port is released on stop (a restarted daemon can open it at once)
+            self._client.channel.close()
+        except Exception:
+            log.exception("relay.close_failed")
 
     def _execute(self, cmd: UnlockCommand) -> None:
         if self._clock() > cmd.deadline_s:

@@ -18,6 +18,9 @@ from edge_gate.capture.frame import Frame
 from edge_gate.capture.latest import LatestFrame
 from edge_gate.decision.policy import Outcome
 from edge_gate.service.frame_processor import FrameProcessor, FrameResult, Matcher
+from edge_gate.threads import Heartbeat, ServiceThread
+
+__all__ = ["Heartbeat", "PipelineStats", "PipelineThread"]
 
 log = logging.getLogger(__name__)
 
@@ -37,21 +40,7 @@ class PipelineStats:
             del self.process_ms[:256]
 
 
-class Heartbeat:
-    """Monotonic time of the pipeline loop's last turn (thread-safe by float assignment)."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._last_s = clock()
-
-    def beat(self) -> None:
-        self._last_s = self._clock()
-
-    def age_s(self) -> float:
-        return self._clock() - self._last_s
-
-
-class PipelineThread:
+class PipelineThread(ServiceThread):
     """Runs ``processor`` on the newest frame until ``stop`` is set."""
 
     def __init__(
@@ -65,38 +54,22 @@ class PipelineThread:
         max_fps: float,
         heartbeat: Heartbeat,
     ) -> None:
+        super().__init__("pipeline", stop=stop, heartbeat=heartbeat)
         self._slot = slot
         self._processor = processor
         self._on_decision = on_decision
         self._on_error = on_error
-        self._stop = stop
         self._min_period_s = 1.0 / max_fps
-        self.heartbeat = heartbeat
         self.stats = PipelineStats()
         self._pending_matcher: Matcher | None = None
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="pipeline", daemon=True)
-        self._stall_for_test_s = 0.0
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def join(self, timeout_s: float) -> bool:
-        """Wait for the thread to end (after ``stop`` is set); True if it did or never started."""
-        if self._thread.ident is not None:
-            self._thread.join(timeout_s)
-        return not self._thread.is_alive()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
 
     def replace_matcher(self, matcher: Matcher) -> None:
         """Hand a reloaded gallery to the pipeline thread (applied before its next frame)."""
         with self._lock:
             self._pending_matcher = matcher
 
-    def _run(self) -> None:
+    def run(self) -> None:
         next_allowed_s = 0.0
         while not self._stop.is_set():
             self.heartbeat.beat()

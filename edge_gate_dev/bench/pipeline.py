@@ -31,18 +31,16 @@ import numpy as np
 import numpy.typing as npt
 
 from edge_gate.config import EdgeGateConfig, GalleryConfig
-from edge_gate.decision.policy import DecisionPolicy, Grant, PolicyParams
+from edge_gate.decision.policy import Grant
 from edge_gate.door.client import RelayClient
 from edge_gate.door.counter import CounterStore
 from edge_gate.door.relay_core import RelayPolicy
 from edge_gate.door.transport import FdChannel, SerialChannel
-from edge_gate.gallery.gates import DOOR_LIMITS
 from edge_gate.gallery.keyfile import KeyRing, new_key, write_keyring
 from edge_gate.gallery.store import GalleryStore
-from edge_gate.liveness.estimator import LivenessEstimator
 from edge_gate.service.components import load_gallery
+from edge_gate.service.compose import build_processor
 from edge_gate.service.frame_processor import FrameProcessor
-from edge_gate.tracking.tracker import Tracker
 from edge_gate.vision.pipeline import FacePipeline
 from edge_gate_dev.bench.vision import letterbox, read_frames
 from edge_gate_dev.relay_sim import RelaySim
@@ -104,20 +102,7 @@ def run_pipeline_bench(
         }
 
         def processor() -> FrameProcessor:
-            p = cfg.policy
-            policy = DecisionPolicy(
-                PolicyParams(
-                    cfg.gallery.threshold,
-                    cfg.gallery.margin,
-                    p.k_frames,
-                    p.n_frames,
-                    p.window_s,
-                    p.cooldown_s,
-                    liveness_timeout_s=p.liveness_timeout_s,
-                )
-            )
-            live = LivenessEstimator.from_config(cfg.liveness)
-            return FrameProcessor(pipe, Tracker(), live, matcher, policy, DOOR_LIMITS, p.max_faces)
+            return build_processor(cfg, pipe, matcher)  # exactly the daemon's decision path
 
         # throughput: every frame as fast as possible, timestamps at the camera rate
         proc = processor()

@@ -1,0 +1,174 @@
+"""Build one door's parts from the config and hand them to the daemon (composition).
+
+Order matters and is the start-up order the daemon reports to systemd: the audit trail first
+(:func:`open_audit`, so a failure below can still be recorded), then :func:`build_door`: audit
+settings checked, models verified and loaded, gallery decrypted and verified, relay handshake,
+then the (not yet started) capture, relay worker and pipeline threads. Every step fails with a
+clear :class:`~edge_gate.errors.EdgeGateError` and leaves the door locked.
+
+The daemon only sees the Protocols of :mod:`edge_gate.service.ports`; a test gives it other real
+parts with its own ``Composer``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Protocol
+
+from edge_gate.audit.connection import check_settings as check_mqtt_settings
+from edge_gate.audit.trail import AuditTrail
+from edge_gate.capture.frame import Frame
+from edge_gate.capture.latest import LatestFrame
+from edge_gate.capture.thread import CaptureThread
+from edge_gate.config import EdgeGateConfig
+from edge_gate.decision.policy import DecisionPolicy, PolicyParams
+from edge_gate.door.client import RelayClient
+from edge_gate.door.counter import CounterStore
+from edge_gate.door.keys import load_relay_key
+from edge_gate.door.transport import SerialChannel
+from edge_gate.door.worker import RelayWorker, ResultCallback
+from edge_gate.errors import RelayError
+from edge_gate.gallery.gates import DOOR_LIMITS
+from edge_gate.liveness.estimator import LivenessEstimator
+from edge_gate.service.components import GalleryMatcher, gallery_stamp, load_gallery, nobody
+from edge_gate.service.door_actions import DoorActions
+from edge_gate.service.frame_processor import FrameProcessor
+from edge_gate.service.notify import Notifier
+from edge_gate.service.pipeline_thread import PipelineThread
+from edge_gate.service.ports import CameraFeed, DecisionLoop, DoorActuator, EventSink
+from edge_gate.service.snapshots import SnapshotWriter
+from edge_gate.threads import Heartbeat
+from edge_gate.tracking.tracker import Tracker
+from edge_gate.vision.pipeline import FacePipeline
+
+
+@dataclass(frozen=True)
+class ConfigGallery:
+    """The gallery named by the config, for the embedder the door runs."""
+
+    cfg: EdgeGateConfig
+    embedder_id: str
+    embedding_size: int
+
+    def load(self) -> GalleryMatcher:
+        return load_gallery(self.cfg, self.embedder_id, self.embedding_size)
+
+    def nobody(self) -> GalleryMatcher:
+        return nobody(self.cfg, self.embedding_size)
+
+    def stamp(self) -> object:
+        return gallery_stamp(self.cfg)
+
+
+@dataclass
+class DoorParts:
+    """Everything one door runs, built and verified but not started."""
+
+    actions: DoorActions
+    pipeline: DecisionLoop
+    door: DoorActuator
+    camera: CameraFeed
+    gallery: ConfigGallery
+    matcher: GalleryMatcher
+    gallery_stamp: object  # taken before the load: a change during it is picked up next poll
+    embedder_id: str
+
+
+class Composer(Protocol):
+    def __call__(
+        self,
+        cfg: EdgeGateConfig,
+        events: EventSink,
+        stop: threading.Event,
+        notifier: Notifier,
+        snapshots: SnapshotWriter | None,
+    ) -> DoorParts: ...
+
+
+def open_audit(cfg: EdgeGateConfig) -> AuditTrail:
+    """The audit trail, started (its outbox keeps events while the broker is away)."""
+    audit = AuditTrail.from_config(cfg.mqtt)
+    audit.start()
+    return audit
+
+
+def policy_params(cfg: EdgeGateConfig) -> PolicyParams:
+    p = cfg.policy
+    return PolicyParams(
+        threshold=cfg.gallery.threshold,
+        margin=cfg.gallery.margin,
+        k_frames=p.k_frames,
+        n_frames=p.n_frames,
+        window_s=p.window_s,
+        cooldown_s=p.cooldown_s,
+        require_live=cfg.liveness.enabled,
+        liveness_timeout_s=p.liveness_timeout_s,
+    )
+
+
+def build_processor(
+    cfg: EdgeGateConfig, pipe: FacePipeline, matcher: GalleryMatcher
+) -> FrameProcessor:
+    """The per-frame decision path of a door (also what the pipeline benchmark measures)."""
+    liveness = LivenessEstimator.from_config(cfg.liveness) if cfg.liveness.enabled else None
+    policy = DecisionPolicy(policy_params(cfg))
+    return FrameProcessor(
+        pipe, Tracker(), liveness, matcher, policy, DOOR_LIMITS, cfg.policy.max_faces
+    )
+
+
+def open_relay(
+    cfg: EdgeGateConfig, on_result: ResultCallback, stop: threading.Event
+) -> RelayWorker:
+    """Key, counter, port and a verified handshake; the worker is not started."""
+    key = load_relay_key(cfg.relay.key_file)
+    counter = CounterStore(cfg.relay.counter_file)
+    counter.check_writable()  # every unlock must be recorded first: find out now
+    channel = SerialChannel(cfg.relay.port, cfg.relay.baudrate)
+    client = RelayClient(channel, key, counter, timeout_s=cfg.relay.timeout_s)
+    hello = client.handshake()
+    if not hello.ok:
+        channel.close()
+        raise RelayError(f"relay handshake on {cfg.relay.port} failed: {hello.reason}")
+    return RelayWorker(client, on_result=on_result, stop=stop)
+
+
+def build_door(
+    cfg: EdgeGateConfig,
+    events: EventSink,
+    stop: threading.Event,
+    notifier: Notifier,
+    snapshots: SnapshotWriter | None,
+) -> DoorParts:
+    """Every part of one door from ``cfg``, verified, in start-up order (see module doc)."""
+    notifier.status("starting: checking audit trail settings")
+    check_mqtt_settings(cfg.mqtt)
+    notifier.status("starting: verifying and loading models")
+    pipe = FacePipeline.from_config(cfg.vision)
+    notifier.status("starting: decrypting gallery")
+    gallery = ConfigGallery(cfg, pipe.embedder_id, pipe.embedding_size)
+    stamp = gallery.stamp()
+    matcher = gallery.load()
+    actions = DoorActions(cfg, events, notifier, snapshots=snapshots)
+    notifier.status("starting: relay handshake")
+    relay = open_relay(cfg, actions.on_unlocked, stop)
+    actions.connect(relay)
+    slot: LatestFrame[Frame] = LatestFrame()
+    capture = CaptureThread.from_config(
+        cfg.camera,
+        slot,
+        on_lost=actions.on_camera_lost,
+        on_restored=actions.on_camera_restored,
+        stop_event=stop,
+    )
+    pipeline = PipelineThread(
+        slot,
+        build_processor(cfg, pipe, matcher),
+        on_decision=actions.on_decision,
+        on_error=actions.on_pipeline_error,
+        stop=stop,
+        max_fps=cfg.policy.max_fps,
+        heartbeat=Heartbeat(),
+    )
+    return DoorParts(actions, pipeline, relay, capture, gallery, matcher, stamp, pipe.embedder_id)

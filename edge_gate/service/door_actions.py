@@ -1,0 +1,173 @@
+"""What a door does with each outcome: events, the unlock, and the relay's answer.
+
+Runs on the pipeline thread (decisions) and on the relay worker thread (unlock results); the
+only shared state is the table of grants waiting for the relay, under a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import assert_never
+
+from edge_gate.audit.events import EventType
+from edge_gate.capture.frame import Frame
+from edge_gate.capture.thread import LostEvent, RestoredEvent
+from edge_gate.config import EdgeGateConfig
+from edge_gate.decision.policy import Deny, DenyReason, Grant, Outcome, relay_reason
+from edge_gate.door.client import UnlockOutcome
+from edge_gate.door.worker import UnlockCommand
+from edge_gate.service.frame_processor import FrameResult
+from edge_gate.service.notify import Notifier
+from edge_gate.service.ports import DoorActuator, EventSink, EventValue
+from edge_gate.service.snapshots import SnapshotWriter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    grant: Grant
+    queued_s: float
+
+
+class DoorActions:
+    """Acts on the pipeline's outcomes for one door; every callback the parts need."""
+
+    def __init__(
+        self,
+        cfg: EdgeGateConfig,
+        events: EventSink,
+        notifier: Notifier,
+        *,
+        snapshots: SnapshotWriter | None = None,
+    ) -> None:
+        self._cfg = cfg
+        self._events = events
+        self._notifier = notifier
+        self.snapshots = snapshots
+        self._door: DoorActuator | None = None
+        self._waiting: dict[str, _Waiting] = {}
+        self._lock = threading.Lock()
+        self._seq = 0
+
+    def connect(self, door: DoorActuator) -> None:
+        """The door to open on a grant (built after us: it reports back to :meth:`on_unlocked`)."""
+        self._door = door
+
+    def emit(
+        self,
+        event_type: EventType,
+        *,
+        subject: str | None = None,
+        reason: str | None = None,
+        **fields: EventValue,
+    ) -> None:
+        self._events.emit(
+            event_type, door=self._cfg.policy.door_id, subject=subject, reason=reason, **fields
+        )
+
+    # -- the pipeline thread -------------------------------------------------------------------
+
+    def on_decision(self, d: Outcome, frame: Frame, result: FrameResult) -> None:
+        try:
+            match d:
+                case Deny():
+                    self._denied(d)
+                case Grant():
+                    self._granted(d)
+                case _:
+                    assert_never(d)
+        finally:
+            if self.snapshots is not None:
+                self._snapshot(self.snapshots, frame, result, d)
+
+    def on_pipeline_error(self, e: Exception) -> None:
+        self.emit(EventType.ACCESS_DENIED, reason=DenyReason.ERROR.value, detail=type(e).__name__)
+
+    @staticmethod
+    def _snapshot(writer: SnapshotWriter, frame: Frame, result: FrameResult, d: Outcome) -> None:
+        """Best effort, after the decision was acted on: a full disk costs the picture only."""
+        try:
+            writer.write(frame, result, d)
+        except Exception as e:  # nothing about a picture may touch the door
+            log.warning("snapshot.write_failed", extra={"EG_REASON": type(e).__name__})
+
+    def _denied(self, d: Deny) -> None:
+        not_live = d.reason is DenyReason.NOT_LIVE
+        self.emit(
+            EventType.LIVENESS_FAILED if not_live else EventType.ACCESS_DENIED,
+            reason=d.reason.value,
+            score=d.score,
+            liveness=d.liveness_score,
+            frames=d.frames,
+            latency_ms=round(d.latency_s * 1000),
+        )
+        log.info(
+            "access.denied", extra={"EG_REASON": d.reason.value, "EG_SCORE": round(d.score, 3)}
+        )
+
+    def _granted(self, d: Grant) -> None:
+        if self._door is None:
+            raise RuntimeError("no door connected")  # a programming error: fail secure
+        with self._lock:
+            self._seq += 1
+            tag = f"d{self._seq}"
+            self._waiting[tag] = _Waiting(d, time.monotonic())
+        deadline_s = time.monotonic() + self._cfg.policy.unlock_expiry_s
+        if not self._door.submit(UnlockCommand(self._cfg.relay.pulse_ms, deadline_s, tag)):
+            with self._lock:
+                self._waiting.pop(tag, None)
+            self.emit(
+                EventType.ACCESS_DENIED,
+                subject=d.user_id,
+                reason=DenyReason.RELAY_BUSY.value,
+                score=d.score,
+            )
+
+    # -- the relay worker thread ---------------------------------------------------------------
+
+    def on_unlocked(self, cmd: UnlockCommand, outcome: UnlockOutcome) -> None:
+        """The relay's verified answer (or why there is none) for a grant."""
+        with self._lock:
+            waiting = self._waiting.pop(cmd.tag, None)
+        if waiting is None:
+            return
+        d = waiting.grant
+        latency_ms = round((time.monotonic() - d.first_seen_s) * 1000)
+        if outcome.ok:
+            if outcome.reason != "unlocked":  # opened, confirmed another way (ACK was lost)
+                self.emit(EventType.RELAY_ERROR, reason=outcome.reason)
+            self.emit(
+                EventType.ACCESS_GRANTED,
+                subject=d.user_id,
+                reason="match",
+                score=d.score,
+                margin=d.margin,
+                liveness=d.liveness_score,
+                frames=d.frames,
+                latency_ms=latency_ms,
+            )
+            log.info(
+                "access.granted",
+                extra={"EG_USER": d.user_id, "EG_LATENCY_MS": latency_ms, "EG_SCORE": d.score},
+            )
+            return
+        reason = relay_reason(outcome.reason)  # e.g. relay_unconfirmed: the door may have opened
+        self.emit(
+            EventType.RELAY_ERROR, reason=outcome.reason, latency_ms=round(outcome.latency_ms)
+        )
+        self.emit(EventType.ACCESS_DENIED, subject=d.user_id, reason=reason.value, score=d.score)
+        log.warning("access.denied", extra={"EG_REASON": reason.value, "EG_RELAY": outcome.reason})
+
+    # -- the capture thread --------------------------------------------------------------------
+
+    def on_camera_lost(self, ev: LostEvent) -> None:
+        self.emit(EventType.CAMERA_LOST, reason=ev.failure.value, detail=ev.detail)
+        self._notifier.status(f"camera lost: {ev.failure.value}")
+
+    def on_camera_restored(self, ev: RestoredEvent) -> None:
+        self.emit(EventType.CAMERA_RESTORED, latency_ms=round(ev.outage_s * 1000))
+        self._notifier.status("camera streaming")
