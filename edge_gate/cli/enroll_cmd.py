@@ -86,7 +86,7 @@ def enroll(
         require_audit_trail(cfg)
         pipe = face_pipeline(cfg)
         if gallery is not None:
-            gallery.require_model(pipe.embedder_id)
+            gallery = gallery.matching_with(pipe.embedder_id, pipe.score_scale)
         if inputs:
             verdicts = _from_photos(cfg, pipe, inputs)
         else:
@@ -224,7 +224,7 @@ def _enroll(
             if as_json:
                 echo_json({**report, "user_id": None, "error": msg, "duplicate_of": dup.user_id})
             fail(msg)
-        user_id = store.enroll(clean_name, pipe.embedder_id, result.embeddings())
+        user_id = store.enroll(clean_name, pipe.embedder_id, result.embeddings(), dims=pipe.dims)
     n = len(result.keep)
     if dup is None:
         emit_audit(cfg, "gallery.enrolled", user_id, "enrolled", count=n, name=clean_name)

@@ -36,7 +36,7 @@ def identify(as_json: bool, images: tuple[Path, ...], config_path: Path | None) 
     with gallery_errors(cfg):
         _, loaded = load_gallery(cfg)
         pipe = face_pipeline(cfg)
-        loaded.require_model(pipe.embedder_id)
+        loaded = loaded.matching_with(pipe.embedder_id, pipe.score_scale)
     failures = 0
     paths: list[Path] = []
     for given in images:
@@ -144,7 +144,7 @@ def calibrate(
         vecs: list[Any] = []
         if files:
             pipe = face_pipeline(cfg)
-            loaded.require_model(pipe.embedder_id)
+            loaded = loaded.matching_with(pipe.embedder_id, pipe.score_scale)
             for f in with_progress(files, show=len(files) > 1 and sys.stderr.isatty()):
                 try:
                     faces = pipe.analyze(load_image(f, image_limits(cfg)), embed=True)

@@ -54,7 +54,7 @@ def leave_one_out(gallery: TemplateMatrix, max_rows: int = 20_000) -> LeaveOneOu
     starts = np.searchsorted(gallery.owner, np.arange(gallery.n_people))
     for lo in range(0, len(rows), _CHUNK_ROWS):
         idx = rows[lo : lo + _CHUNK_ROWS]
-        sims = gallery.matrix[idx] @ gallery.matrix.T
+        sims = gallery.weigh(gallery.matrix[idx]) @ gallery.matrix.T
         sims[np.arange(len(idx)), idx] = -np.inf  # not against itself
         per_id = np.maximum.reduceat(sims, starts, axis=1)
         owners = gallery.owner[idx]
@@ -72,7 +72,7 @@ def external_scores(gallery: TemplateMatrix, probes: FloatArray) -> FloatArray:
     """Best identity score of each probe (non-enrolled faces) against the whole gallery."""
     if len(probes) == 0 or gallery.n_people == 0:
         return np.zeros(0, dtype=np.float32)
-    sims = l2_normalise(probes) @ gallery.matrix.T
+    sims = gallery.weigh(l2_normalise(probes)) @ gallery.matrix.T
     starts = np.searchsorted(gallery.owner, np.arange(gallery.n_people))
     out: FloatArray = np.maximum.reduceat(sims, starts, axis=1).max(axis=1).astype(np.float32)
     return out

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import secrets
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -16,7 +16,8 @@ from edge_gate.gallery.crypto import GalleryCipher, RecordAuthError, SealedRecor
 from edge_gate.gallery.generation import GenerationMark
 from edge_gate.gallery.keyfile import KeyRing
 from edge_gate.gallery.matching import TemplateMatrix
-from edge_gate.gallery.record import PersonRecord, RecordFormatError, decode_record
+from edge_gate.gallery.record import FloatArray, PersonRecord, RecordFormatError, decode_record
+from edge_gate.vision import fusion
 
 _SHOW_IDS = 5
 
@@ -38,6 +39,8 @@ class LoadedGallery:
     generation: int
     key_id: str
     people: tuple[PersonRecord, ...]
+    scale: FloatArray | None = field(default=None, repr=False, compare=False)
+    """Model weights for :attr:`matrix` (see :meth:`matching_with`); ``None``: equal."""
     _by_id: dict[str, PersonRecord] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -54,20 +57,42 @@ class LoadedGallery:
     def dim(self) -> int | None:
         return self.people[0].dim if self.people else None
 
+    @property
+    def dims(self) -> tuple[int, ...] | None:
+        """Each model's template width (one entry per embedder of the set)."""
+        return self.people[0].part_dims if self.people else None
+
     def require_model(self, embedder_id: str) -> None:
-        """Refuse embeddings of another model than the gallery was enrolled with."""
-        if self.model is not None and self.model != embedder_id:
-            raise GalleryError(
-                f"the gallery holds {self.model} templates but the pipeline embeds with "
-                f"{embedder_id}; set vision.embedder back or re-enroll everyone"
-            )
+        """Refuse embeddings of another embedder set than the gallery was enrolled with."""
+        require_same_embedders(self.model, embedder_id)
+
+    def matching_with(self, embedder_id: str, scale: FloatArray | None) -> LoadedGallery:
+        """This gallery checked against the pipeline's embedder set, its :attr:`matrix`
+        weighing the models by ``scale`` (``pipe.score_scale``)."""
+        self.require_model(embedder_id)
+        return replace(self, scale=scale)
 
     @cached_property
     def matrix(self) -> TemplateMatrix:
-        """All templates in one matrix (built on first use)."""
+        """All templates in one matrix, models weighted by :attr:`scale` (built on first use)."""
         return TemplateMatrix(
-            [p.user_id for p in self.people], [p.templates for p in self.people], self.dim or 1
+            [p.user_id for p in self.people],
+            [p.templates for p in self.people],
+            self.dim or 1,
+            self.scale if self.people else None,
         )
+
+
+def require_same_embedders(enrolled: str | None, configured: str) -> None:
+    """A gallery is matched only with the embedder set it was enrolled with: a clear error
+    otherwise (a silent miss would lock everyone out without saying why)."""
+    if enrolled is None or enrolled == configured:
+        return
+    raise GalleryError(
+        f"the gallery was enrolled with embedder set {enrolled!r} but the pipeline embeds "
+        f"with {configured!r}: its templates cannot be compared; set vision.embedders back "
+        f"to {list(fusion.split_set_id(enrolled))} or re-enroll everyone"
+    )
 
 
 def _ids(ids: set[str] | list[str]) -> str:
@@ -147,7 +172,7 @@ def verify_snapshot(
             raise GalleryTamperedError(f"{path}: record {rid} holds another user's data")
         people.append(rec)
     people.sort(key=lambda p: p.user_id)
-    if len({(p.model, p.dim) for p in people}) > 1:
+    if len({(p.model, p.part_dims) for p in people}) > 1:
         raise GalleryError(f"{path}: the gallery mixes templates of different embedders")
     gallery = LoadedGallery(
         manifest.gallery_id, manifest.generation, manifest.key_id, tuple(people)

@@ -67,9 +67,18 @@ class TemplateMatrix:
 
     Templates of one person are stored next to each other; ``_starts`` holds the first row
     of each person so a per-identity maximum is one ``np.maximum.reduceat``.
+
+    ``scale`` (per column, from :func:`edge_gate.vision.fusion.block_scale`) weighs the models
+    of a fused embedding: it multiplies the unit probe before the dot products (:meth:`weigh`).
     """
 
-    def __init__(self, user_ids: Sequence[str], templates: Sequence[FloatArray], dim: int) -> None:
+    def __init__(
+        self,
+        user_ids: Sequence[str],
+        templates: Sequence[FloatArray],
+        dim: int,
+        scale: FloatArray | None = None,
+    ) -> None:
         if len(user_ids) != len(templates):
             raise ValueError("one template block per user id")
         if len(set(user_ids)) != len(user_ids):
@@ -85,6 +94,11 @@ class TemplateMatrix:
             row += arr.shape[0]
             blocks.append(arr)
         self.dim = dim
+        if scale is not None and np.asarray(scale).shape != (dim,):
+            raise ValueError(f"scale must have shape ({dim},)")
+        self.scale: FloatArray | None = (
+            None if scale is None else np.asarray(scale, dtype=np.float32)
+        )
         self.user_ids: tuple[str, ...] = tuple(user_ids)
         self._starts: IntArray = np.asarray(starts, dtype=np.int64)
         matrix = np.concatenate(blocks, axis=0) if blocks else np.zeros((0, dim), np.float32)
@@ -102,13 +116,20 @@ class TemplateMatrix:
     def n_templates(self) -> int:
         return int(self.matrix.shape[0])
 
+    def weigh(self, unit_probes: FloatArray) -> FloatArray:
+        """Unit probe row(s) with the model weights applied (unchanged without ``scale``)."""
+        if self.scale is None:
+            return unit_probes
+        out: FloatArray = (unit_probes * self.scale).astype(np.float32)
+        return out
+
     def identity_scores(self, probe: FloatArray) -> FloatArray:
         """Cosine similarity of ``probe`` to each person (max over that person's templates)."""
         if self.n_people == 0:
             return np.zeros(0, dtype=np.float32)  # nobody enrolled: nothing to compare
         if probe.shape != (self.dim,):
             raise ValueError(f"probe must have shape ({self.dim},), got {probe.shape}")
-        unit = l2_normalise(probe[None, :])[0]
+        unit = self.weigh(l2_normalise(probe[None, :])[0])
         per_template: FloatArray = np.empty(self.n_templates, dtype=np.float32)
         # Row blocks small enough that BLAS stays single-threaded: on a 2-4 core gateway that
         # also runs TFLite, a threaded gemv contends and is slower (measured 3.3 vs 8 ms median

@@ -2,11 +2,20 @@
 
 Layout (everything is encrypted before it touches the disk)::
 
-    b"EGR1" | u32 header_len | header (UTF-8 JSON, space-padded to a 256-byte multiple)
-            | float32 little-endian templates, n x dim
+    b"EGR2" | u32 header_len | header (UTF-8 JSON, space-padded to a 256-byte multiple)
+            | per model, in header order: float32 little-endian unit templates, n x dim_i
 
-The header holds the user id, display name, embedder name, creation time and shape. The
-padding keeps short and long names the same ciphertext length so the file does not leak
+The header holds the user id, display name, creation time, the number of templates ``n`` and
+``parts``: ``[{"model": id, "dim": d}, …]``, one entry per embedder of the set the person was
+enrolled with. Each model's templates are stored on their own (model id → vectors); in memory
+:attr:`PersonRecord.templates` is their fused form (:mod:`edge_gate.vision.fusion`), which for a
+single model is just that model's templates.
+
+Migration: records written before fusion (``b"EGR1"``, one model, header ``model``/``dim``,
+body ``n x dim``) are still read, as a single part tagged with their model id; the store
+writes ``EGR2`` whenever it (re-)encodes a record (``gallery migrate``, rename, keys rotate).
+
+The padding keeps short and long names the same ciphertext length so the file does not leak
 name lengths.
 """
 
@@ -22,11 +31,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from edge_gate.vision import fusion
+
 __layer__ = "core"
 
 FloatArray = npt.NDArray[np.float32]
 
-MAGIC = b"EGR1"
+MAGIC = b"EGR2"
+MAGIC_V1 = b"EGR1"
+MAX_PARTS = 8
 HEADER_BLOCK = 256
 MAX_NAME_CHARS = 200
 MAX_TEMPLATES = 64
@@ -83,13 +96,19 @@ def _describe(c: str, category: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class PersonRecord:
-    """One enrolled person: pseudonymous id, display name and L2-normalised templates."""
+    """One enrolled person: pseudonymous id, display name and L2-normalised templates.
+
+    ``model`` names the embedder set (:func:`edge_gate.vision.fusion.set_id`); ``templates`` are
+    the fused templates, ``n x sum(dims)``; ``dims`` gives each model's width (default: one
+    model, ``templates.shape[1]``).
+    """
 
     user_id: str
     name: str
     model: str
     created_at: float
     templates: FloatArray = field(repr=False)
+    dims: tuple[int, ...] = ()
 
     @property
     def n_templates(self) -> int:
@@ -99,47 +118,93 @@ class PersonRecord:
     def dim(self) -> int:
         return int(self.templates.shape[1])
 
+    @property
+    def models(self) -> tuple[str, ...]:
+        return fusion.split_set_id(self.model)
+
+    @property
+    def part_dims(self) -> tuple[int, ...]:
+        return self.dims or (self.dim,)
+
+    def templates_by_model(self) -> dict[str, FloatArray]:
+        """Each model's own unit templates (model id → ``n x dim_i``)."""
+        if len(self.models) != len(self.part_dims):
+            raise ValueError(f"{len(self.models)} models but {len(self.part_dims)} widths")
+        if len(self.models) == 1:
+            return {self.model: self.templates}
+        blocks = fusion.per_model(self.templates, self.part_dims)
+        return dict(zip(self.models, blocks, strict=True))
+
 
 def encode_record(rec: PersonRecord) -> bytes:
-    """Serialise ``rec`` (validated) into the record plaintext."""
+    """Serialise ``rec`` (validated) into the record plaintext (``EGR2``)."""
     if not USER_ID_RE.match(rec.user_id):
         raise ValueError(f"bad user id {rec.user_id!r}")
     templates = np.asarray(rec.templates, dtype="<f4")
     if templates.ndim != 2 or not (1 <= templates.shape[0] <= MAX_TEMPLATES):
         raise ValueError(f"a person has 1..{MAX_TEMPLATES} templates")
-    if not (1 <= templates.shape[1] <= MAX_DIM):
+    dims = rec.dims or (int(templates.shape[1]),)
+    if not (1 <= len(dims) <= MAX_PARTS) or any(not (1 <= d <= MAX_DIM) for d in dims):
         raise ValueError("bad template dimension")
+    if sum(dims) != templates.shape[1] or len(rec.models) != len(dims):
+        raise ValueError(f"{rec.model!r} with widths {list(dims)} ≠ templates {templates.shape}")
+    blocks = rec.templates_by_model()
     header: dict[str, Any] = {
         "user_id": rec.user_id,
         "name": _storable_name(rec.name),
-        "model": rec.model,
         "created_at": float(rec.created_at),
         "n": int(templates.shape[0]),
-        "dim": int(templates.shape[1]),
+        "parts": [{"model": m, "dim": int(d)} for m, d in zip(rec.models, dims, strict=True)],
     }
     raw = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     padded = raw + b" " * (-len(raw) % HEADER_BLOCK)
-    return MAGIC + _LEN.pack(len(padded)) + padded + templates.tobytes()
+    body = b"".join(np.asarray(blocks[m], dtype="<f4").tobytes() for m in rec.models)
+    return MAGIC + _LEN.pack(len(padded)) + padded + body
 
 
 def decode_record(data: bytes) -> PersonRecord:
-    """Parse a record plaintext; raise :class:`RecordFormatError` on any inconsistency."""
-    if len(data) < 8 or data[:4] != MAGIC:
+    """Parse a record plaintext (``EGR2``, or the single-model ``EGR1``); raise
+    :class:`RecordFormatError` on any inconsistency."""
+    if len(data) < 8 or data[:4] not in (MAGIC, MAGIC_V1):
         raise RecordFormatError("bad record magic")
     (header_len,) = _LEN.unpack_from(data, 4)
     if header_len > len(data) - 8:
         raise RecordFormatError("record header overruns the record")
     try:
         header = json.loads(data[8 : 8 + header_len].decode("utf-8"))
-        n, dim = int(header["n"]), int(header["dim"])
-        user_id, name, model = str(header["user_id"]), str(header["name"]), str(header["model"])
+        n = int(header["n"])
+        user_id, name = str(header["user_id"]), str(header["name"])
         created_at = float(header["created_at"])
+        if data[:4] == MAGIC_V1:
+            parts = [(str(header["model"]), int(header["dim"]))]
+        else:
+            parts = [(str(p["model"]), int(p["dim"])) for p in header["parts"]]
     except (ValueError, KeyError, TypeError) as e:
         raise RecordFormatError(f"bad record header: {e}") from e
+    dims = [d for _, d in parts]
+    models = [m for m, _ in parts]
     body = data[8 + header_len :]
-    if not (1 <= n <= MAX_TEMPLATES and 1 <= dim <= MAX_DIM) or len(body) != n * dim * 4:
+    if (
+        not (1 <= n <= MAX_TEMPLATES and 1 <= len(parts) <= MAX_PARTS)
+        or any(not (1 <= d <= MAX_DIM) for d in dims)
+        or any(not m or fusion.SEPARATOR in m for m in models)
+        or len(body) != n * sum(dims) * 4
+    ):
         raise RecordFormatError("record template block has the wrong size")
-    templates = np.frombuffer(body, dtype="<f4").reshape(n, dim).astype(np.float32)
+    blocks, offset = [], 0
+    for d in dims:
+        size = n * d * 4
+        blocks.append(
+            np.frombuffer(body[offset : offset + size], dtype="<f4")
+            .reshape(n, d)
+            .astype(np.float32)
+        )
+        offset += size
     return PersonRecord(
-        user_id=user_id, name=name, model=model, created_at=created_at, templates=templates
+        user_id=user_id,
+        name=name,
+        model=fusion.set_id(models),
+        created_at=created_at,
+        templates=fusion.fuse(blocks),
+        dims=tuple(dims) if len(dims) > 1 else (),
     )

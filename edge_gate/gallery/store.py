@@ -43,6 +43,7 @@ from edge_gate.gallery.keyfile import (
 from edge_gate.gallery.loaded import LoadedGallery, new_gallery_id, new_user_id, verify_snapshot
 from edge_gate.gallery.matching import l2_normalise
 from edge_gate.gallery.record import PersonRecord, encode_record, validate_name
+from edge_gate.vision import fusion
 
 log = logging.getLogger(__name__)
 
@@ -282,24 +283,40 @@ class GalleryStore:
             conn.close()
 
     def enroll(
-        self, name: str, model: str, templates: npt.ArrayLike, now: float | None = None
+        self,
+        name: str,
+        model: str,
+        templates: npt.ArrayLike,
+        now: float | None = None,
+        *,
+        dims: Sequence[int] = (),
     ) -> str:
         """Add a new person; return the new pseudonymous user id."""
-        return self.enroll_many([(name, templates)], model, now)[0]
+        return self.enroll_many([(name, templates)], model, now, dims=dims)[0]
 
     def enroll_many(
         self,
         people: Sequence[tuple[str, npt.ArrayLike]],
         model: str,
         now: float | None = None,
+        *,
+        dims: Sequence[int] = (),
     ) -> list[str]:
-        """Add several people in one transaction (one new generation); return their ids."""
+        """Add several people in one transaction (one new generation); return their ids.
+
+        ``model`` names the embedder set; for a fused set (``a+b``) ``dims`` gives each model's
+        width and the templates are fused embeddings (:mod:`edge_gate.vision.fusion`)."""
         created_at = time.time() if now is None else now
+        part_dims = tuple(int(d) for d in dims) if len(dims) > 1 else ()
+        if len(fusion.split_set_id(model)) != max(1, len(dims)):
+            raise ValueError(f"embedder set {model!r} needs one width per model, got {dims}")
         prepared = [
             (new_user_id(), validate_name(name), l2_normalise(np.asarray(t, dtype=np.float32)))
             for name, t in people
         ]
-        dims = {arr.shape[-1] for _, _, arr in prepared}
+        dims_seen = {arr.shape[-1] for _, _, arr in prepared}
+        if part_dims and dims_seen - {sum(part_dims)}:
+            raise GalleryError(f"template width {sorted(dims_seen)} ≠ sum of {list(part_dims)}")
 
         def mutate(
             conn: sqlite3.Connection, before: LoadedGallery, cipher: GalleryCipher, rows: Rows
@@ -308,11 +325,13 @@ class GalleryStore:
                 raise GalleryError(
                     f"the gallery holds {before.model!r} templates; cannot add {model!r} ones"
                 )
-            if len(dims) > 1 or (before.dim is not None and dims != {before.dim}):
-                raise GalleryError(f"template dimension {sorted(dims)} ≠ gallery's {before.dim}")
+            if len(dims_seen) > 1 or (before.dim is not None and dims_seen != {before.dim}):
+                raise GalleryError(
+                    f"template dimension {sorted(dims_seen)} ≠ gallery's {before.dim}"
+                )
             out = list(rows)
             for user_id, clean, arr in prepared:
-                rec = PersonRecord(user_id, clean, model, created_at, arr)
+                rec = PersonRecord(user_id, clean, model, created_at, arr, part_dims)
                 sealed = cipher.seal(user_id, encode_record(rec))
                 conn.execute(
                     "INSERT INTO records (id, key_id, blob) VALUES (?, ?, ?)",
@@ -352,7 +371,9 @@ class GalleryStore:
             if rec is None:
                 raise KeyError(user_id)
             old.append(rec.name)
-            new = PersonRecord(rec.user_id, clean, rec.model, rec.created_at, rec.templates)
+            new = PersonRecord(
+                rec.user_id, clean, rec.model, rec.created_at, rec.templates, rec.dims
+            )
             sealed = cipher.seal(user_id, encode_record(new))
             conn.execute(
                 "UPDATE records SET key_id = ?, blob = ? WHERE id = ?",
@@ -363,6 +384,19 @@ class GalleryStore:
         with self._lock():
             self._write(mutate)
         return old[0]
+
+    def migrate(self) -> int:
+        """Re-encode every record in the current record layout (one new generation); return
+        how many people were rewritten. Older records load without it (see ``record``)."""
+
+        def mutate(
+            conn: sqlite3.Connection, before: LoadedGallery, cipher: GalleryCipher, rows: Rows
+        ) -> Rows:
+            return _reseal_all(conn, before, cipher)
+
+        with self._lock():
+            before = self._write(mutate)
+        return len(before.people)
 
     def rotate(self, key_path: Path) -> tuple[str, str]:
         """Re-encrypt everything under a fresh key; return ``(old key id, new key id)``.
@@ -385,15 +419,7 @@ class GalleryStore:
             def mutate(
                 conn: sqlite3.Connection, before: LoadedGallery, cipher: GalleryCipher, rows: Rows
             ) -> Rows:
-                out: Rows = []
-                for rec in before.people:
-                    sealed = new_cipher.seal(rec.user_id, encode_record(rec))
-                    conn.execute(
-                        "UPDATE records SET key_id = ?, blob = ? WHERE id = ?",
-                        (sealed.key_id, sealed.blob, rec.user_id),
-                    )
-                    out.append((rec.user_id, sealed.key_id, sealed.blob))
-                return out
+                return _reseal_all(conn, before, new_cipher)
 
             self._write(mutate, keyring=KeyRing((current, fresh)), manifest_cipher=new_cipher)
             write_keyring(key_path, KeyRing((fresh,)))
@@ -408,6 +434,19 @@ class GalleryStore:
             return self.load()
         finally:
             self.keyring = saved
+
+
+def _reseal_all(conn: sqlite3.Connection, before: LoadedGallery, cipher: GalleryCipher) -> Rows:
+    """Encode and seal every record again (current layout, ``cipher``'s key)."""
+    out: Rows = []
+    for rec in before.people:
+        sealed = cipher.seal(rec.user_id, encode_record(rec))
+        conn.execute(
+            "UPDATE records SET key_id = ?, blob = ? WHERE id = ?",
+            (sealed.key_id, sealed.blob, rec.user_id),
+        )
+        out.append((rec.user_id, sealed.key_id, sealed.blob))
+    return out
 
 
 def _digest(blob: bytes) -> bytes:

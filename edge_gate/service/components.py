@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ from edge_gate.errors import ConfigError, GalleryError
 from edge_gate.gallery.loaded import LoadedGallery
 from edge_gate.gallery.matching import MatchResult, TemplateMatrix, match
 from edge_gate.gallery.store import default_generation_path, store_from_config
+from edge_gate.vision.fusion import block_scale, normalise_weights
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +66,13 @@ def load_gallery(cfg: EdgeGateConfig, embedder_id: str, embedding_size: int) -> 
             f"{cfg.gallery.db_file}: no gallery yet; enroll people with `edge-gate enroll`"
         )
     loaded: LoadedGallery = store.load()
-    if loaded.people and loaded.model != embedder_id:
-        raise ConfigError(
-            f"gallery templates were made with {loaded.model!r} but the configured embedder is "
-            f"{embedder_id!r}; re-enroll or set vision.embedder to match"
-        )
+    try:
+        loaded.require_model(embedder_id)
+    except GalleryError as e:
+        raise ConfigError(str(e)) from e
+    if loaded.dims is not None:
+        weights = normalise_weights(cfg.vision.embedder_weights, len(loaded.dims))
+        loaded = replace(loaded, scale=block_scale(loaded.dims, weights))
     if not loaded.people:
         return nobody(cfg, embedding_size)
     return GalleryMatcher(

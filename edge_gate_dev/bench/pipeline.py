@@ -72,7 +72,9 @@ def _build_gallery(
     for i in range(people - 1):
         t = rng.standard_normal((3, pipe.embedding_size)).astype(np.float32)
         others.append((f"synthetic {i}", t / np.linalg.norm(t, axis=1, keepdims=True)))
-    store.enroll_many([("clip person", np.stack(templates)), *others], pipe.embedder_id)
+    store.enroll_many(
+        [("clip person", np.stack(templates)), *others], pipe.embedder_id, dims=pipe.dims
+    )
     return GalleryConfig(db_file=db, key_file=key)
 
 
