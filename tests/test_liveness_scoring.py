@@ -29,10 +29,79 @@ def _window(n: int, **kw: Any) -> list[FrameEvidence]:
 
 
 def test_too_few_frames_is_undecided() -> None:
-    """Before min_frames frames the verdict is None (undecided), never live."""
-    result = score_window(_window(5, motion=0.02, nonrigid=0.02), 0.5)
+    """Before early_frames frames the verdict is None (undecided), never live."""
+    result = score_window(_textured(3, motion=0.02, nonrigid=0.02), 0.5)
     assert result.live is None
     assert result.reasons == ("too-few-frames",)
+
+
+def _textured(n: int, *, lively: int | None = None, **kw: Any) -> list[FrameEvidence]:
+    """``n`` frames with natural-texture spectra; the first ``lively`` measured frames carry
+    ``kw`` (the rest are still), all of them when ``lively`` is None."""
+    rng = np.random.default_rng(n)
+    out = []
+    for i in range(n):
+        show = lively is None or 1 <= i <= lively
+        motion = kw if show else {"motion": 0.0002, "nonrigid": 0.0003}
+        out.append(
+            FrameEvidence(i / FPS, i > 0, 120.0, spectrum=_grid_spectrum(rng, None), **motion)
+        )
+    return out
+
+
+def test_a_face_that_already_shows_life_is_live_early() -> None:
+    """Evidence counts from the first frame: with two lively frames of four and no screen
+    pattern the track is live now, not after min_frames."""
+    result = score_window(_textured(4, motion=0.02, nonrigid=0.02), 0.5)
+    assert result.live is True
+    assert "early" in result.reasons
+
+
+def test_one_lively_frame_is_not_enough_early() -> None:
+    """A single lively frame (it may be flow noise) gives no early verdict; the full window
+    decides, as it would have before."""
+    assert score_window(_textured(6, lively=1, motion=0.02, nonrigid=0.02), 0.5).live is None
+
+
+def test_no_early_not_live_verdict() -> None:
+    """A still or planar face early in the track is undecided (not live only after
+    min_frames), so a person who holds still for a moment is not denied on three frames."""
+    still = score_window(_textured(6, motion=0.0002, nonrigid=0.0003), 0.5)
+    planar = score_window(_textured(6, motion=0.05, nonrigid=0.004), 0.5)
+    assert still.live is None
+    assert planar.live is None
+
+
+def test_a_screen_pattern_vetoes_an_early_verdict() -> None:
+    rng = np.random.default_rng(3)
+    evidence = [
+        FrameEvidence(i / FPS, i > 0, 120.0, 0.02, 0.02, spectrum=_grid_spectrum(rng, 2.5))
+        for i in range(5)
+    ]
+    assert score_window(evidence, 0.5).live is None
+
+
+def test_early_verdicts_can_be_switched_off() -> None:
+    params = ScoringParams(early_frames=0)
+    assert score_window(_textured(7, motion=0.02, nonrigid=0.02), 0.5, params).live is None
+
+
+def test_an_early_live_verdict_implies_a_live_full_window() -> None:
+    """What an early verdict accepts, the full window over the same frames accepts too (the
+    APCER argument: early verdicts make the door faster, not more permissive)."""
+    early_lives = 0
+    for lively in range(0, 5):
+        head = _textured(5, lively=lively, motion=0.02, nonrigid=0.02)
+        early = score_window(head, 0.5)
+        still = [
+            FrameEvidence((5 + i) / FPS, True, 120.0, 0.0002, 0.0003, spectrum=head[1].spectrum)
+            for i in range(3)
+        ]
+        full = score_window(head + still, 0.5)
+        if early.live:
+            early_lives += 1
+            assert full.live is True
+    assert early_lives == 3  # two, three and four lively frames of five
 
 
 def test_perfectly_still_face_is_not_live() -> None:

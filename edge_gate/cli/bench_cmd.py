@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
 
 from edge_gate.cli.embed_cmd import vision_config
-from edge_gate.cli.support import config_option, default_cache, require_dev
-from edge_gate.config import VisionConfig
+from edge_gate.cli.support import (
+    config_option,
+    default_cache,
+    load_or_exit,
+    require_dev,
+)
+from edge_gate.config import EdgeGateConfig, VisionConfig, default_config_path
 from edge_gate.errors import EdgeGateError
 
 DOOR_MIN_FACE_PX = 60
@@ -37,6 +42,8 @@ class BenchContext:
     vision: VisionConfig
     frames: int
     evaluate: bool
+    config: EdgeGateConfig = field(default_factory=EdgeGateConfig)
+    """The whole ``--config`` (policy, liveness, gallery), with ``vision`` as above."""
 
 
 SectionFn = Callable[[BenchContext], dict[str, Any]]
@@ -88,10 +95,9 @@ def _evaluate_embedders(ctx: BenchContext) -> list[dict[str, Any]]:
 
 
 def _pipeline_section(ctx: BenchContext) -> dict[str, Any]:
-    from edge_gate.config import EdgeGateConfig
     from edge_gate_dev.bench.pipeline import run_pipeline_bench
 
-    return run_pipeline_bench(ctx.cache, EdgeGateConfig(vision=ctx.vision))
+    return run_pipeline_bench(ctx.cache, ctx.config.model_copy(update={"vision": ctx.vision}))
 
 
 def _gallery_section(ctx: BenchContext) -> dict[str, Any]:
@@ -182,11 +188,17 @@ def bench(
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown:
         raise click.UsageError(f"unknown section(s) {unknown}; known: {sorted(SECTIONS)}")
+    whole = (
+        load_or_exit(config_path)
+        if config_path is not None or default_config_path().is_file()
+        else EdgeGateConfig()
+    )
     ctx = BenchContext(
         cache=cache or default_cache(),
         vision=vision_config(config_path, min_face_px),
         frames=frames,
         evaluate=evaluate,
+        config=whole,
     )
     results: dict[str, Any] = {}
     failed = False

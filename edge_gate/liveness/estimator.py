@@ -59,6 +59,7 @@ class LivenessEstimator:
     def from_config(cls, config: LivenessConfig) -> LivenessEstimator:
         params = ScoringParams(
             min_frames=min(config.min_frames, config.window_frames),
+            early_frames=config.early_frames,
             nonrigid_floor=config.nonrigid_floor,
         )
         return cls(config.threshold, config.window_frames, config.window_s, params)

@@ -24,7 +24,16 @@ class ScoringParams:
     """Tuning of the evidence accumulation (fractions of the face width unless noted)."""
 
     min_frames: int = 8
-    """Frames in the window before any verdict (undecided until then)."""
+    """Frames in the window before a "not live" verdict (undecided until then)."""
+    early_frames: int = 4
+    """From this many frames on, a *live* verdict may come before ``min_frames``: evidence
+    counts from the track's first frame, and the door need not wait for a fixed window when
+    the face already shows life (0 disables). It needs ``early_min_lively`` frames of life,
+    ``early_min_measured`` measured frames and ``moire_min_frames`` spectra with no screen
+    pattern, so an early verdict holds the same count of lively frames that a full window
+    would need (with the default threshold and life fraction: two)."""
+    early_min_lively: int = 2
+    early_min_measured: int = 3
     min_measured: int = 5
     """Frames with reliable flow needed before motion can count as life."""
     min_face_px: float = 64.0
@@ -71,13 +80,18 @@ def moire_peak(spectra: Sequence[npt.NDArray[np.float32]]) -> float:
 def score_window(
     evidence: Sequence[FrameEvidence], threshold: float, params: ScoringParams | None = None
 ) -> LivenessResult:
-    """Score the window's evidence; ``live`` is None while there are too few frames."""
+    """Score the window's evidence; ``live`` is None while there are too few frames.
+
+    Before ``min_frames`` the only possible verdict is an early *live* one (see
+    :attr:`ScoringParams.early_frames`); "not live" always waits for the full window.
+    """
     p = params or ScoringParams()
     frames = len(evidence)
+    early = frames < p.min_frames
+    if early and (p.early_frames <= 0 or frames < max(p.early_frames, p.moire_min_frames)):
+        return LivenessResult(None, 0.0, ("too-few-frames",), frames)
     measured = [e for e in evidence if e.measured and e.face_px >= p.min_face_px]
     reasons: list[str] = []
-    if frames < p.min_frames:
-        return LivenessResult(None, 0.0, ("too-few-frames",), frames)
     lively = [
         e
         for e in measured
@@ -86,7 +100,7 @@ def score_window(
         <= e.nonrigid
         <= p.nonrigid_max_per_motion * e.motion
     ]
-    if len(measured) < p.min_measured:
+    if len(measured) < (p.early_min_measured if early else p.min_measured):
         small = sum(e.face_px < p.min_face_px for e in evidence) > frames // 2
         reasons.append("face-too-small" if small else "unreliable-motion")
         life = 0.0
@@ -103,5 +117,10 @@ def score_window(
     if len(spectra) >= p.moire_min_frames and moire_peak(spectra) >= p.moire_peak:
         reasons.append("screen-pattern")
         score *= 0.2
+    if early:
+        enough = len(lively) >= p.early_min_lively and len(spectra) >= p.moire_min_frames
+        if enough and score >= threshold:
+            return LivenessResult(True, float(score), (*reasons, "early"), frames)
+        return LivenessResult(None, 0.0, ("too-few-frames",), frames)
     live = score >= threshold
     return LivenessResult(live, float(score), tuple(reasons), frames)
