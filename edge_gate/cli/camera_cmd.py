@@ -6,7 +6,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from pydantic import ValidationError
@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from edge_gate.capture.failure import CaptureFailure, CaptureOpenError
 from edge_gate.capture.sources import Image, Source, SourceSpec, open_source
 from edge_gate.capture.url import redact
-from edge_gate.cli.support import EXIT_CONFIG, config_option, load_or_exit
+from edge_gate.cli.support import EXIT_CONFIG, config_option, fail, json_option, load_or_exit
 from edge_gate.config import EdgeGateConfig, format_errors
 from edge_gate.config.camera import CameraConfig
 from edge_gate.errors import ConfigError, EdgeGateError
@@ -84,9 +84,7 @@ def _config(
     try:
         camera = CameraConfig.model_validate({**cfg.camera.model_dump(), **overrides})
     except ValidationError as e:
-        for line in format_errors(e):
-            click.echo(f"edge-gate: camera.{line}", err=True)
-        raise SystemExit(EXIT_CONFIG) from e
+        fail([f"camera.{line}" for line in format_errors(e)], EXIT_CONFIG)
     return cfg.model_copy(update={"camera": camera})
 
 
@@ -94,18 +92,16 @@ def _spec_or_exit(cfg: CameraConfig) -> SourceSpec:
     try:
         return SourceSpec.from_config(cfg)
     except (ConfigError, CaptureOpenError) as e:  # bad URL or unreadable credential files
-        click.echo(f"edge-gate: camera: {redact(str(e))}", err=True)
-        raise SystemExit(EXIT_CONFIG) from e
+        fail(f"camera: {redact(str(e))}", EXIT_CONFIG)
 
 
-def _fail(as_json: bool, url: str, err: EdgeGateError) -> SystemExit:
+def _fail(as_json: bool, url: str, err: EdgeGateError) -> NoReturn:
     failure = err.failure if isinstance(err, CaptureOpenError) else None
     reason = failure.value if failure else "error"
     if as_json:
         detail = err.detail if isinstance(err, CaptureOpenError) else str(err)
         click.echo(json.dumps({"ok": False, "url": url, "error": reason, "detail": detail}))
-    click.echo(f"edge-gate: camera: {err}", err=True)
-    return SystemExit(EXIT_CAMERA)
+    fail(f"camera: {err}", EXIT_CAMERA)
 
 
 def probe_source(spec: SourceSpec, frames: int) -> ProbeReport:
@@ -160,7 +156,7 @@ def camera() -> None:
 @camera.command()
 @_camera_options
 @click.option("--frames", type=click.IntRange(1, 10_000), default=30, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@json_option
 def probe(
     config_path: Path | None,
     url: str | None,
@@ -179,7 +175,7 @@ def probe(
     try:
         report = probe_source(spec, frames)
     except EdgeGateError as e:
-        raise _fail(as_json, spec.redacted_url, e) from e
+        _fail(as_json, spec.redacted_url, e)
     if as_json:
         click.echo(json.dumps({"ok": True, **asdict(report)}))
         return
@@ -225,12 +221,12 @@ def snapshot(
         image = _nth_frame(spec, skip)
         faces = pipeline.analyze(image, embed=False)
     except EdgeGateError as e:
-        raise _fail(False, spec.redacted_url, e) from e
+        _fail(False, spec.redacted_url, e)
     picture = annotate(image, faces, min_face_px=cfg.vision.min_face_px, banner=spec.redacted_url)
     suffix = ".jpg" if out_path.suffix.lower() in (".jpg", ".jpeg") else ".png"
     ok, encoded = cv2.imencode(suffix, picture)
     if not ok:
-        raise click.ClickException(f"{suffix[1:].upper()} encoding failed")
+        fail(f"camera: {suffix[1:].upper()} encoding failed")
     # a picture of the door area: private to the operator, like the gallery
     atomic_write(out_path, encoded.tobytes(), mode=0o600)
     click.echo(f"wrote {out_path}: {len(faces)} face(s)")

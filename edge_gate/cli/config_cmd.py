@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edge_gate.cli.support import EXIT_CONFIG, config_option
+from edge_gate.cli.support import EXIT_CONFIG, config_option, fail
 from edge_gate.config import EdgeGateConfig, default_config_path, load_config
 from edge_gate.errors import ConfigError, EdgeGateError
 
@@ -71,8 +71,7 @@ def check_config(config_path: Path | None, syntax_only: bool) -> None:
     try:
         cfg = load_config(path)
     except ConfigError as e:
-        click.echo(str(e), err=True)
-        raise SystemExit(EXIT_CONFIG) from e
+        fail(str(e), EXIT_CONFIG, command="config check")
     problems = 0
     if not syntax_only:
         for what, check in FILE_CHECKS:
@@ -82,5 +81,5 @@ def check_config(config_path: Path | None, syntax_only: bool) -> None:
                 problems += 1
                 click.echo(f"{what}: {e}", err=True)
     if problems:
-        raise SystemExit(EXIT_CONFIG)
+        raise SystemExit(EXIT_CONFIG)  # each problem was printed on its own line above
     click.echo(f"{path}: OK" + (" (syntax only)" if syntax_only else ""))

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from edge_gate.cli.support import config_option, load_or_exit
+from edge_gate.cli.support import config_option, fail, json_option, load_or_exit
 from edge_gate.config import VisionConfig, default_config_path
 from edge_gate.errors import EdgeGateError, ImageError, ModelIntegrityError
 from edge_gate.vision.image_io import ImageLimits, load_image
@@ -120,7 +120,7 @@ def _check_model_name(vision: VisionConfig, model: str) -> None:
     help="embedder: manifest id or family; several joined with + are fused "
     "[default: config vision.embedders]",
 )
-@click.option("--json", "as_json", is_flag=True, help="one JSON object per line per image")
+@json_option(help="one JSON object per line per image")
 @click.option(
     "--min-face-px", type=click.IntRange(12, 1000), default=None, help="smallest face to look for"
 )
@@ -140,8 +140,7 @@ def embed(
     try:
         pipe = FacePipeline.from_config(vision, embedder=model)
     except EdgeGateError as e:
-        click.echo(f"edge-gate embed: cannot load models: {e}", err=True)
-        raise SystemExit(EXIT_MODELS) from e
+        fail(f"cannot load models: {e}", EXIT_MODELS, command="embed")
     limits = ImageLimits(max_bytes=vision.max_image_bytes, max_pixels=vision.max_image_pixels)
     records: list[dict[str, Any]] = []
     for path in images:

@@ -17,12 +17,12 @@ from edge_gate.cli.gallery_common import (
     load_gallery,
     with_progress,
 )
-from edge_gate.cli.support import EXIT_FAILURE, config_option, fail, load_or_exit
+from edge_gate.cli.support import EXIT_FAILURE, config_option, fail, json_option, load_or_exit
 from edge_gate.errors import ImageError
 
 
 @click.command("identify")
-@click.option("--json", "as_json", is_flag=True, help="one JSON object per line per image")
+@json_option(help="one JSON object per line per image")
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @config_option
 def identify(as_json: bool, images: tuple[Path, ...], config_path: Path | None) -> None:
@@ -122,7 +122,7 @@ def non_enrolled_files(paths: Iterable[Path]) -> list[Path]:
     type=click.Path(path_type=Path),
     help="IMAGE or DIR (searched recursively) of faces of people NOT in the gallery (repeatable)",
 )
-@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@json_option
 @config_option
 def calibrate(
     target_far: float, others: tuple[Path, ...], as_json: bool, config_path: Path | None

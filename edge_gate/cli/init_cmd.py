@@ -23,6 +23,7 @@ from urllib.parse import quote
 import click
 
 from edge_gate.audit.signing import generate_signing_key
+from edge_gate.cli.support import fail
 from edge_gate.config import EdgeGateConfig, validate_config_text
 from edge_gate.errors import EdgeGateError
 from edge_gate.fsutil import atomic_write, fsync_dir
@@ -125,7 +126,7 @@ def _make_backup_dir(d: Path) -> Path:
             continue
         backup.chmod(0o700)
         return backup
-    raise click.ClickException(f"{d}: cannot pick a backup directory name")
+    fail(f"{d}: cannot pick a backup directory name", command="init")
 
 
 def _missing_dirs(d: Path) -> list[Path]:
@@ -153,11 +154,11 @@ def init(directory: Path, force: bool) -> None:
     text = render_config(d, default_gateway_id())
     cfg, problems = validate_config_text(text)
     if cfg is None:  # a drift between this template and the config models
-        raise click.ClickException("generated config is invalid:\n" + "\n".join(problems))
+        fail("generated config is invalid:\n" + "\n".join(problems), command="init")
     existing = [p for p in replaced_files(cfg, config_path) if os.path.lexists(p)]
     if existing and not force:
         names = ", ".join(str(p) for p in existing)
-        raise click.ClickException(f"refusing to overwrite {names} (use --force)")
+        fail(f"refusing to overwrite {names} (use --force)", command="init")
     created_dirs = _missing_dirs(d)
     lock_file = cfg.gallery.db_file.with_name(cfg.gallery.db_file.name + ".lock")
     stray = [] if os.path.lexists(lock_file) else [lock_file]  # GalleryStore's lock file
@@ -191,7 +192,7 @@ def init(directory: Path, force: bool) -> None:
         atomic_write(config_path, text.encode("utf-8"), mode=0o644)
     except (EdgeGateError, OSError) as e:
         _undo([*written, *stray], moved, backup, created_dirs)
-        raise click.ClickException(str(e)) from e
+        fail(str(e), command="init")
     except BaseException:
         _undo([*written, *stray], moved, backup, created_dirs)
         raise

@@ -34,10 +34,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, overload
 
 import click
 
@@ -70,10 +70,14 @@ def exit_code_for(error: EdgeGateError) -> int:
     return EXIT_FAILURE
 
 
-def fail(message: str, code: int = EXIT_FAILURE, *, command: str | None = None) -> NoReturn:
-    """Print ``edge-gate[ COMMAND]: MESSAGE`` on stderr and exit with ``code``."""
+def fail(
+    message: str | list[str], code: int = EXIT_FAILURE, *, command: str | None = None
+) -> NoReturn:
+    """Print ``edge-gate[ COMMAND]: MESSAGE`` on stderr (one such line per message when given
+    several) and exit with ``code``."""
     where = f"edge-gate {command}" if command else "edge-gate"
-    click.echo(f"{where}: {message}", err=True)
+    for line in [message] if isinstance(message, str) else message:
+        click.echo(f"{where}: {line}", err=True)
     raise SystemExit(code)
 
 
@@ -110,10 +114,17 @@ def default_cache() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "edge-gate"
 
 
-def json_option(func: F) -> F:
-    """``--json``: machine-readable output, passed as ``as_json``."""
-    opt = click.option("--json", "as_json", is_flag=True, help="print JSON")
-    return opt(func)
+@overload
+def json_option(func: F, *, help: str = ...) -> F: ...
+@overload
+def json_option(func: None = None, *, help: str = ...) -> Callable[[F], F]: ...
+def json_option(
+    func: F | None = None, *, help: str = "machine-readable output (JSON)"
+) -> F | Callable[[F], F]:
+    """``--json``: machine-readable output, passed as ``as_json``. Use as ``@json_option`` or
+    ``@json_option(help="one JSON object per line")``."""
+    opt: Callable[[F], F] = click.option("--json", "as_json", is_flag=True, help=help)
+    return opt if func is None else opt(func)
 
 
 def cache_option(func: F) -> F:
