@@ -87,3 +87,24 @@ def test_error_tree_maps_to_exit_codes() -> None:
     assert exit_code_for(GalleryTamperedError("x")) == 65
     assert exit_code_for(ImageError("x")) == 1
     assert exit_code_for(EdgeGateError("x")) == 1
+
+
+def test_exit_on_errors_prints_one_line_and_maps_the_code(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The context every command wraps its work in: one stderr line naming the command, the mapped
+    exit code, and a command's own extra kinds first."""
+    from edge_gate.cli.support import exit_on_errors
+    from edge_gate.errors import SecretFileError
+
+    with pytest.raises(SystemExit) as info, exit_on_errors("thing"):
+        raise GalleryTamperedError("record 3 fails its MAC")
+    assert info.value.code == 65
+    assert capsys.readouterr().err == "edge-gate thing: record 3 fails its MAC\n"
+    with pytest.raises(SystemExit) as info, exit_on_errors("thing"):
+        raise SecretFileError("key file missing")
+    assert info.value.code == 1
+    with pytest.raises(SystemExit) as info, exit_on_errors(None, ((SecretFileError, 78),)):
+        raise SecretFileError("key file missing")
+    assert info.value.code == EXIT_CONFIG
+    assert capsys.readouterr().err.endswith("\nedge-gate: key file missing\n")

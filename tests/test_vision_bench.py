@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 from click.testing import CliRunner
 
-from edge_gate.cli.bench_cmd import DOOR_MIN_FACE_PX, SECTIONS, bench
+from edge_gate.cli.bench_cmd import bench
 from edge_gate.config.vision import VisionConfig
 from edge_gate.vision.pipeline import FacePipeline
+from edge_gate_dev.bench.sections import DOOR_MIN_FACE_PX, SECTIONS
 from edge_gate_dev.bench.vision import BENCH_VIDEO, bench_pipeline, letterbox, read_frames
 
 LOOSE_BOUND_MS = 60.0

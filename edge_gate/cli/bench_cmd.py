@@ -1,17 +1,12 @@
 """``edge-gate bench [--json] [--cache DIR] [--section NAME]... [--eval]``: measured figures.
 
-Benchmarks are a registry of sections: ``SECTIONS[name] = function(ctx) -> dict``. Each section
-gets a :class:`BenchContext` (test-data cache, config, options) and returns a JSON-able dict. To add
-one (pipeline, relay, audit …), write the function in its subsystem and register it with
-:func:`register_section`; the lazy import inside the function keeps ``bench --section relay``
-from loading TensorFlow Lite.
+A development command: the sections live in :mod:`edge_gate_dev.bench.sections`, which a gateway
+install does not carry (the command then exits 69 with one line).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,143 +14,21 @@ import click
 
 from edge_gate.cli.embed_cmd import vision_config
 from edge_gate.cli.support import (
+    EXIT_FAILURE,
+    cache_option,
     config_option,
-    default_cache,
+    exit_on_errors,
+    json_option,
     load_or_exit,
     require_dev,
 )
-from edge_gate.config import EdgeGateConfig, VisionConfig, default_config_path
+from edge_gate.config import EdgeGateConfig, default_config_path
 from edge_gate.errors import EdgeGateError
-
-DOOR_MIN_FACE_PX = 60
-"""The default P-Net pyramid floor (config ``vision.min_face_px``): a face 60 px wide at 640x480
-is a person about 2 m from a typical door camera; smaller faces are too far away to be at the
-door, and skipping them saves pyramid levels (measured detect: 12.7 ms at 40 px, 9.5 ms
-at 60 px)."""
-
-
-@dataclass(frozen=True)
-class BenchContext:
-    """What every benchmark section receives."""
-
-    cache: Path
-    vision: VisionConfig
-    frames: int
-    evaluate: bool
-    config: EdgeGateConfig = field(default_factory=EdgeGateConfig)
-    """The whole ``--config`` (policy, liveness, gallery), with ``vision`` as above."""
-
-
-SectionFn = Callable[[BenchContext], dict[str, Any]]
-SECTIONS: dict[str, SectionFn] = {}
-
-
-def register_section(name: str, fn: SectionFn) -> None:
-    """Add (or replace) a benchmark section."""
-    SECTIONS[name] = fn
-
-
-def _vision_section(ctx: BenchContext) -> dict[str, Any]:
-    from edge_gate.vision.pipeline import FacePipeline
-    from edge_gate_dev.bench.vision import machine_load, run_vision_bench
-
-    pipe = FacePipeline.from_config(ctx.vision)
-    result = run_vision_bench(pipe, ctx.cache, frames=ctx.frames)
-    if ctx.evaluate:
-        result["embedders"] = _evaluate_embedders(ctx)
-        result["load_after"] = machine_load()
-    return result
-
-
-def _evaluate_embedders(ctx: BenchContext) -> list[dict[str, Any]]:
-    """Verification figures and speed of every embedder in the manifest (default choice input)."""
-    from edge_gate.vision.embedders.registry import is_embedder_family
-    from edge_gate.vision.pipeline import FacePipeline
-    from edge_gate.vision.runtime import load_manifest, resolve_models_dir
-    from edge_gate_dev.bench.vision import bench_pipeline, read_frames
-    from edge_gate_dev.vision.evaluate import evaluate_embedder, markdown_table
-
-    manifest = load_manifest(resolve_models_dir(ctx.vision.models_dir))
-    eval_cfg = ctx.vision.model_copy(update={"min_face_px": 20})
-    frames = read_frames(ctx.cache / "pyfeat" / "WolfgangLanger_Pexels.mp4", 35)
-    reports = []
-    out: list[dict[str, Any]] = []
-    for spec in sorted(manifest.models.values(), key=lambda s: s.model_id):
-        if not is_embedder_family(spec.family):
-            continue
-        pipe = FacePipeline.from_manifest(manifest, eval_cfg, embedder=spec.model_id)
-        report = evaluate_embedder(pipe, ctx.cache)
-        reports.append(report)
-        row = report.as_dict()
-        speed_pipe = FacePipeline.from_manifest(manifest, ctx.vision, embedder=spec.model_id)
-        row["video_bench"] = bench_pipeline(speed_pipe, frames)
-        out.append(row)
-    out.append({"markdown": markdown_table(reports)})
-    return out
-
-
-def _pipeline_section(ctx: BenchContext) -> dict[str, Any]:
-    from edge_gate_dev.bench.pipeline import run_pipeline_bench
-
-    return run_pipeline_bench(ctx.cache, ctx.config.model_copy(update={"vision": ctx.vision}))
-
-
-def _gallery_section(ctx: BenchContext) -> dict[str, Any]:
-    from edge_gate_dev.bench.gallery import run_gallery_bench
-
-    return dict(run_gallery_bench())
-
-
-def _relay_section(ctx: BenchContext) -> dict[str, Any]:
-    from edge_gate_dev.bench.relay import bench_relay
-
-    return dict(bench_relay(n=200))
-
-
-def _audit_section(ctx: BenchContext) -> dict[str, Any]:
-    import tempfile
-
-    from edge_gate_dev.bench.audit import bench_local
-
-    with tempfile.TemporaryDirectory(prefix="edge-gate-bench-") as tmp:
-        return dict(bench_local(Path(tmp), events=5000).as_dict())
-
-
-def _capture_section(ctx: BenchContext) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    from edge_gate_dev.bench.capture import bench_capture
-
-    clip = ctx.cache / "pyfeat" / "WolfgangLanger_Pexels.mp4"
-    return {
-        "rtsp": asdict(bench_capture(clip, seconds=10)),
-        "rtsps": asdict(bench_capture(clip, seconds=10, tls=True)),
-    }
-
-
-def _liveness_section(ctx: BenchContext) -> dict[str, Any]:
-    from edge_gate_dev.bench.liveness import run_liveness_bench
-
-    return dict(run_liveness_bench(ctx.cache))
-
-
-register_section("vision", _vision_section)
-register_section("pipeline", _pipeline_section)
-register_section("gallery", _gallery_section)
-register_section("relay", _relay_section)
-register_section("audit", _audit_section)
-register_section("capture", _capture_section)
-register_section("liveness", _liveness_section)
 
 
 @click.command("bench")
-@click.option("--json", "as_json", is_flag=True, help="print one JSON document")
-@click.option(
-    "--cache",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="test data cache [default: $EDGE_GATE_CACHE or ~/.cache/edge-gate]",
-)
+@json_option(help="print one JSON document")
+@cache_option
 @click.option("--section", "sections", multiple=True, help="run only these sections (repeatable)")
 @click.option(
     "--frames",
@@ -176,7 +49,7 @@ register_section("liveness", _liveness_section)
 @config_option
 def bench(
     as_json: bool,
-    cache: Path | None,
+    cache: Path,
     sections: tuple[str, ...],
     frames: int,
     evaluate: bool,
@@ -185,27 +58,30 @@ def bench(
 ) -> None:
     """Run the benchmark sections and print their figures (development tool)."""
     require_dev("bench")
+    from edge_gate_dev.bench.sections import SECTIONS, BenchContext
+
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown:
         raise click.UsageError(f"unknown section(s) {unknown}; known: {sorted(SECTIONS)}")
-    whole = (
-        load_or_exit(config_path)
-        if config_path is not None or default_config_path().is_file()
-        else EdgeGateConfig()
-    )
-    ctx = BenchContext(
-        cache=cache or default_cache(),
-        vision=vision_config(config_path, min_face_px),
-        frames=frames,
-        evaluate=evaluate,
-        config=whole,
-    )
+    with exit_on_errors("bench"):
+        whole = (
+            load_or_exit(config_path)
+            if config_path is not None or default_config_path().is_file()
+            else EdgeGateConfig()
+        )
+        ctx = BenchContext(
+            cache=cache,
+            vision=vision_config(config_path, min_face_px),
+            frames=frames,
+            evaluate=evaluate,
+            config=whole,
+        )
     results: dict[str, Any] = {}
     failed = False
     for name in sections or tuple(SECTIONS):
         try:
             results[name] = SECTIONS[name](ctx)
-        except (EdgeGateError, OSError) as e:
+        except (EdgeGateError, OSError) as e:  # one section failing does not hide the others
             results[name] = {"error": str(e)}
             failed = True
     if as_json:
@@ -218,4 +94,4 @@ def bench(
                     f"  {key}: {value if not isinstance(value, list | dict) else json.dumps(value)}"
                 )
     if failed:
-        raise SystemExit(1)
+        raise SystemExit(EXIT_FAILURE)

@@ -20,7 +20,7 @@ from edge_gate.cli.support import (
     cache_option,
     config_option,
     default_cache,
-    fail,
+    exit_on_errors,
     load_or_exit,
     require_dev,
 )
@@ -77,10 +77,8 @@ def liveness_score(
     from edge_gate_dev.liveness.evaluate import run_frames
 
     cfg = _config(config_path)
-    try:
+    with exit_on_errors("liveness score"):
         pipe = FacePipeline.from_config(cfg.vision)
-    except EdgeGateError as e:
-        fail(str(e))
     failed = False
     for path in clips:
         try:
@@ -163,10 +161,8 @@ def generate_cmd(
     from edge_gate_dev.liveness.clipio import write_set
 
     counts = {"bona_fide": n_bona, "print": n_print, "replay": n_replay}
-    try:
+    with exit_on_errors("liveness attacks generate"):
         n = write_set(out_dir, _clips(cache or default_cache(), seed, counts, n_frames))
-    except EdgeGateError as e:
-        fail(str(e))
     click.echo(f"wrote {n} clips to {out_dir}")
 
 
@@ -230,7 +226,7 @@ def liveness_eval(
     from edge_gate_dev.liveness.evaluate import evaluate, plot_det
 
     cfg = _config(config_path)
-    try:
+    with exit_on_errors("liveness eval"):
         pipe = FacePipeline.from_config(cfg.vision)
         if clips_dir is not None:
             clips = read_set(clips_dir, max_frames=1000)
@@ -238,8 +234,6 @@ def liveness_eval(
             counts = {"bona_fide": per_kind, "print": per_kind, "replay": per_kind}
             clips = _clips(cache or default_cache(), seed, counts, n_frames)
         report = evaluate(clips, pipe.detect, cfg.liveness)
-    except EdgeGateError as e:
-        fail(str(e))
     if det_png is not None:
         plot_det(report.presentations, det_png, f"liveness DET (seed {seed}, synthetic attacks)")
     if as_json:

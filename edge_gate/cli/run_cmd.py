@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from edge_gate.cli.support import EXIT_CONFIG, EXIT_FAILURE, config_option, load_or_exit
-from edge_gate.errors import ConfigError, EdgeGateError, ModelIntegrityError, SecretFileError
+from edge_gate.cli.support import EXIT_CONFIG, config_option, exit_on_errors, load_or_exit
+from edge_gate.errors import ModelIntegrityError, SecretFileError
 from edge_gate.logs import setup_logging
 
 
@@ -37,13 +37,9 @@ def run(
     cfg = load_or_exit(config_path)
     from edge_gate.service.daemon import run_daemon  # heavy imports only for this command
 
-    try:
+    # a missing/loose key or missing/altered models: a restart cannot help (systemd stops on 78)
+    with exit_on_errors(
+        None, extra=((SecretFileError, EXIT_CONFIG), (ModelIntegrityError, EXIT_CONFIG))
+    ):
         code = run_daemon(cfg, run_for_s=run_for_s, snapshot_dir=snapshot_dir)
-    except (SecretFileError, ConfigError, ModelIntegrityError) as e:
-        click.echo(f"edge-gate: {e}", err=True)
-        # a missing/loose key, a bad setting, missing or altered models: a restart cannot help
-        raise SystemExit(EXIT_CONFIG) from e
-    except EdgeGateError as e:
-        click.echo(f"edge-gate: {e}", err=True)
-        raise SystemExit(EXIT_FAILURE) from e
     raise SystemExit(code)

@@ -62,9 +62,11 @@ ERROR_EXIT_CODES: tuple[tuple[type[EdgeGateError], int], ...] = (
 )
 
 
-def exit_code_for(error: EdgeGateError) -> int:
-    """The process exit code for an error of the exception tree."""
-    for kind, code in ERROR_EXIT_CODES:
+def exit_code_for(
+    error: EdgeGateError, extra: tuple[tuple[type[EdgeGateError], int], ...] = ()
+) -> int:
+    """The process exit code for an error of the exception tree (``extra`` entries first)."""
+    for kind, code in (*extra, *ERROR_EXIT_CODES):
         if isinstance(error, kind):
             return code
     return EXIT_FAILURE
@@ -82,13 +84,16 @@ def fail(
 
 
 @contextmanager
-def exit_on_errors(command: str) -> Iterator[None]:
-    """Turn an :class:`EdgeGateError` into one stderr line and its mapped exit code."""
+def exit_on_errors(
+    command: str | None, extra: tuple[tuple[type[EdgeGateError], int], ...] = ()
+) -> Iterator[None]:
+    """Turn an :class:`EdgeGateError` into one stderr line and its mapped exit code; ``extra``
+    maps a command's own kinds first (``run``: a missing key file cannot be fixed by a
+    restart, so it exits 78 like a bad setting)."""
     try:
         yield
     except EdgeGateError as e:
-        click.echo(f"edge-gate {command}: {e}", err=True)
-        raise SystemExit(exit_code_for(e)) from e
+        fail(str(e), exit_code_for(e, extra), command=command)
 
 
 def dev_available() -> bool:
