@@ -32,6 +32,8 @@ def test_secrets_point_at_credential_files() -> None:
     expected = {
         cfg.gallery.key_file: "gallery.key",
         cfg.relay.key_file: "relay.key",
+        cfg.osdp_cp.scbk_file: "osdp-cp.scbk",
+        cfg.osdp_pd.scbk_file: "osdp-pd.scbk",
         cfg.mqtt.signing_key_file: "audit.key",
         cfg.mqtt.key_file: "mqtt.key",
         cfg.camera.username_file: "camera.username",

@@ -9,15 +9,16 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import TypeVar
+from typing import Self, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from edge_gate.config.base import Section
 from edge_gate.config.camera import CameraConfig
 from edge_gate.config.gallery import GalleryConfig
 from edge_gate.config.liveness import LivenessConfig
 from edge_gate.config.mqtt import MqttConfig
+from edge_gate.config.osdp import OsdpCpConfig, OsdpPdConfig
 from edge_gate.config.policy import PolicyConfig
 from edge_gate.config.relay import RelayConfig
 from edge_gate.config.service import ServiceConfig
@@ -36,6 +37,8 @@ __all__ = [
     "GalleryConfig",
     "LivenessConfig",
     "MqttConfig",
+    "OsdpCpConfig",
+    "OsdpPdConfig",
     "PolicyConfig",
     "RelayConfig",
     "ServiceConfig",
@@ -55,8 +58,20 @@ class EdgeGateConfig(Section):
     gallery: GalleryConfig = Field(default_factory=GalleryConfig, description="encrypted templates")
     policy: PolicyConfig = Field(default_factory=PolicyConfig, description="decision policy")
     relay: RelayConfig = Field(default_factory=RelayConfig, description="door relay")
+    osdp_cp: OsdpCpConfig = Field(
+        default_factory=OsdpCpConfig, description="OSDP control panel (door strike on a PD)"
+    )
+    osdp_pd: OsdpPdConfig = Field(
+        default_factory=OsdpPdConfig, description="OSDP reader of a building's panel"
+    )
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="audit events")
     service: ServiceConfig = Field(default_factory=ServiceConfig, description="lifecycle")
+
+    @model_validator(mode="after")
+    def _one_door_path(self) -> Self:
+        if self.osdp_cp.enabled and self.osdp_pd.enabled:
+            raise ValueError("osdp_cp and osdp_pd are both enabled; a door uses one of them")
+        return self
 
 
 def default_config_path() -> Path:
