@@ -23,6 +23,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,18 @@ _SCHEMA_SQL = (
 )
 
 Rows = list[tuple[str, str, bytes]]
+
+
+@dataclass
+class ChangeCount:
+    """What :meth:`GalleryStore.apply_changes` did, person by person."""
+
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+
+
 Mutation = Callable[[sqlite3.Connection, LoadedGallery, GalleryCipher, Rows], Rows]
 
 
@@ -359,6 +372,63 @@ class GalleryStore:
             self._write(mutate)
             self._vacuum()
 
+    def apply_changes(
+        self, upserts: Sequence[PersonRecord], removes: Sequence[str] = ()
+    ) -> ChangeCount:
+        """Insert or replace ``upserts`` (by user id) and erase ``removes`` in one transaction
+        (one new generation), re-encrypting under the local key; a person whose record is
+        unchanged is left as it is. A crash leaves the gallery before or after, never between.
+
+        This is how a fleet bundle reaches the local gallery (:mod:`edge_gate.fleet.apply`).
+        An unknown id in ``removes`` is not an error (it was never here or is gone already).
+        """
+        drop = set(removes)
+        incoming = {rec.user_id: rec for rec in upserts}
+        if drop & set(incoming):
+            raise GalleryError("a person cannot be both added and removed in one change")
+        counts = ChangeCount()
+
+        def mutate(
+            conn: sqlite3.Connection, before: LoadedGallery, cipher: GalleryCipher, rows: Rows
+        ) -> Rows:
+            kept_models = {p.model for p in before.people if p.user_id not in drop}
+            models = kept_models | {rec.model for rec in incoming.values()}
+            dims = {p.dim for p in before.people if p.user_id not in drop} | {
+                rec.dim for rec in incoming.values()
+            }
+            if len(models) > 1 or len(dims) > 1:
+                raise GalleryError(
+                    f"the change would mix embedder sets {sorted(models)} / widths "
+                    f"{sorted(dims)} in one gallery"
+                )
+            by_id = {r[0]: r for r in rows}
+            for user_id in sorted(drop & set(by_id)):
+                conn.execute("DELETE FROM records WHERE id = ?", (user_id,))
+                del by_id[user_id]
+                counts.removed += 1
+            for user_id, rec in incoming.items():
+                old = before.get(user_id)
+                if old is not None and _same_record(old, rec):
+                    counts.unchanged += 1
+                    continue
+                sealed = cipher.seal(user_id, encode_record(rec))
+                conn.execute(
+                    "INSERT OR REPLACE INTO records (id, key_id, blob) VALUES (?, ?, ?)",
+                    (user_id, sealed.key_id, sealed.blob),
+                )
+                by_id[user_id] = (user_id, sealed.key_id, sealed.blob)
+                if old is None:
+                    counts.added += 1
+                else:
+                    counts.updated += 1
+            return [by_id[k] for k in sorted(by_id)]
+
+        with self._lock():
+            self._write(mutate)
+            if counts.removed:
+                self._vacuum()
+        return counts
+
     def rename(self, user_id: str, name: str) -> str:
         """Change a display name; return the old one."""
         clean = validate_name(name)
@@ -447,6 +517,16 @@ def _reseal_all(conn: sqlite3.Connection, before: LoadedGallery, cipher: Gallery
         )
         out.append((rec.user_id, sealed.key_id, sealed.blob))
     return out
+
+
+def _same_record(a: PersonRecord, b: PersonRecord) -> bool:
+    return (
+        a.name == b.name
+        and a.model == b.model
+        and a.part_dims == b.part_dims
+        and a.templates.shape == b.templates.shape
+        and bool(np.array_equal(a.templates, b.templates))
+    )
 
 
 def _digest(blob: bytes) -> bytes:
