@@ -64,6 +64,27 @@ class Pki:
     rogue_ca: Path
     rogue_client_cert: Path
     rogue_client_key: Path
+    ca_key: Path | None = None
+
+
+def issue_client(pki: Pki, cn: str, directory: Path) -> tuple[Path, Path]:
+    """Another client certificate (CN = ``cn``, the broker's user name) from the test CA."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    if pki.ca_key is None:
+        raise RuntimeError("this PKI kept no CA key")
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise RuntimeError("unexpected CA key type")
+    ca_cert = x509.load_pem_x509_certificate(pki.ca.read_bytes())
+    cert, key = new_leaf(cn, (ca_cert, ca_key))
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = directory / f"{cn}.crt", directory / f"{cn}.key"
+    write_cert(cert_path, cert)
+    write_key(key_path, key)
+    return cert_path, key_path
 
 
 def make_pki(
@@ -85,7 +106,9 @@ def make_pki(
         rogue_ca=directory / "rogue-ca.crt",
         rogue_client_cert=directory / "rogue-client.crt",
         rogue_client_key=directory / "rogue-client.key",
+        ca_key=directory / "ca.key",
     )
+    write_key(directory / "ca.key", ca[1])
     write_cert(pki.ca, ca[0])
     write_cert(pki.rogue_ca, rogue[0])
     write_cert(pki.server_cert, server[0])
@@ -107,8 +130,10 @@ class MosquittoBroker:
         gateway_id: str = "gw1",
         topic_prefix: str = "edge-gate",
         server_names: tuple[str, ...] = ("localhost", "127.0.0.1"),
+        extra_acl: str = "",
     ) -> None:
         self.workdir = workdir
+        self.extra_acl = extra_acl
         self.gateway_id = gateway_id
         self.topic_prefix = topic_prefix
         self.host = "localhost"
@@ -138,7 +163,7 @@ class MosquittoBroker:
         (w / "acl-mtls").write_text(
             "# gateways: user name = client certificate CN\n"
             f"pattern write {prefix}/%u/#\n"
-            "pattern write homeassistant/+/%u/#\n"
+            "pattern write homeassistant/+/%u/#\n" + self.extra_acl
         )
         (w / "acl-password").write_text(
             f"user desk\ntopic read {prefix}/#\ntopic read homeassistant/#\n\n"

@@ -66,6 +66,8 @@ class EventType(enum.StrEnum):
     SERVICE_STOPPING = "service.stopping"
     SERVICE_DEGRADED = "service.degraded"
     AUDIT_DROPPED = "audit.dropped"
+    FLEET_APPLIED = "fleet.applied"
+    FLEET_REFUSED = "fleet.refused"
     TEST = "test"
 
 
@@ -82,6 +84,8 @@ SECURITY_TYPES: frozenset[EventType] = frozenset(
         EventType.GALLERY_KEYS_ROTATED,
         EventType.GALLERY_TAMPERED,
         EventType.AUDIT_DROPPED,
+        EventType.FLEET_APPLIED,
+        EventType.FLEET_REFUSED,
     }
 )
 

@@ -45,6 +45,7 @@ COMMANDS: dict[str, str] = {
     "liveness-eval": "edge_gate.cli.liveness_cmd:liveness_eval",
     "attacks": "edge_gate.cli.liveness_cmd:attacks",
     "run": "edge_gate.cli.run_cmd:run",
+    "fleet": "edge_gate.cli.fleet_cmd:fleet",
 }
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from edge_gate.config.base import Section
 from edge_gate.config.camera import CameraConfig
+from edge_gate.config.fleet import FleetConfig
 from edge_gate.config.gallery import GalleryConfig
 from edge_gate.config.liveness import LivenessConfig
 from edge_gate.config.mqtt import MqttConfig
@@ -34,6 +35,7 @@ _M = TypeVar("_M", bound=BaseModel)
 __all__ = [
     "CameraConfig",
     "EdgeGateConfig",
+    "FleetConfig",
     "GalleryConfig",
     "LivenessConfig",
     "MqttConfig",
@@ -65,6 +67,9 @@ class EdgeGateConfig(Section):
         default_factory=OsdpPdConfig, description="OSDP reader of a building's panel"
     )
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="audit events")
+    fleet: FleetConfig = Field(
+        default_factory=FleetConfig, description="gallery bundles of door groups"
+    )
     service: ServiceConfig = Field(default_factory=ServiceConfig, description="lifecycle")
 
     @model_validator(mode="after")

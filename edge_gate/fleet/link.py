@@ -1,0 +1,138 @@
+"""MQTT for the fleet: one paho client per process (gateway follower or admin station).
+
+TLS, client certificate and credentials come from ``[mqtt]`` exactly as for the audit trail
+(:func:`edge_gate.audit.connection.build_tls_context`); the broker's ACL decides what each
+identity may read and write (a gateway reads ``<prefix>/fleet/<its groups>/#`` and writes only
+``<prefix>/<its id>/#``).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge_gate.audit.connection import build_tls_context, read_credentials
+from edge_gate.config.mqtt import MqttConfig
+from edge_gate.errors import AuditError
+
+log = logging.getLogger(__name__)
+
+Message = tuple[str, bytes]
+
+
+class FleetLink:
+    """A connected client: subscriptions renewed on every (re)connect, messages to a queue."""
+
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        *,
+        role: str,
+        subscriptions: tuple[str, ...] = (),
+        will: tuple[str, bytes] | None = None,
+        online: tuple[str, bytes] | None = None,
+        queue_size: int = 4096,
+    ) -> None:
+        self._cfg = cfg
+        self._subscriptions = subscriptions
+        self._online = online
+        self.messages: queue.Queue[Message] = queue.Queue(maxsize=queue_size)
+        self.connected = threading.Event()
+        self._subscribed = threading.Event()
+        self._pending_subs: set[int] = set()
+        self._client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"edge-gate-{role}-{cfg.gateway_id}-{secrets.token_hex(3)}",
+            protocol=mqtt.MQTTv5,
+        )
+        ctx = build_tls_context(cfg)
+        if ctx is not None:
+            self._client.tls_set_context(ctx)
+        creds = read_credentials(cfg)
+        if creds is not None:
+            self._client.username_pw_set(creds[0], creds[1])
+        if will is not None:
+            self._client.will_set(will[0], will[1], qos=1, retain=True)
+        self._client.max_inflight_messages_set(100)
+        self._client.max_queued_messages_set(0)
+        self._client.reconnect_delay_set(1, 5)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
+
+    def _on_connect(self, client: mqtt.Client, u: object, f: object, rc: Any, p: object) -> None:
+        if rc.is_failure:
+            log.error("fleet.connect_refused", extra={"EG_REASON": str(rc)})
+            return
+        self.connected.set()
+        if self._online is not None:
+            client.publish(self._online[0], self._online[1], qos=1, retain=True)
+        for topic in self._subscriptions:
+            _rc, mid = client.subscribe(topic, qos=1)
+            if mid is not None:
+                self._pending_subs.add(mid)
+        if not self._subscriptions:
+            self._subscribed.set()
+        log.info("fleet.connected", extra={"EG_HOST": self._cfg.host})
+
+    def _on_subscribe(self, client: mqtt.Client, u: object, mid: int, *rest: object) -> None:
+        self._pending_subs.discard(mid)
+        if not self._pending_subs:
+            self._subscribed.set()
+
+    def _on_disconnect(self, *args: object) -> None:
+        self.connected.clear()
+        log.warning("fleet.disconnected")
+
+    def _on_message(self, client: mqtt.Client, u: object, msg: mqtt.MQTTMessage) -> None:
+        self.messages.put((msg.topic, bytes(msg.payload)))  # blocks: back-pressure on paho
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        try:
+            self._client.connect_async(self._cfg.host, self._cfg.port, keepalive=30)
+        except (OSError, ValueError) as e:
+            raise AuditError(f"mqtt {self._cfg.host}:{self._cfg.port}: {e}") from e
+        self._client.loop_start()
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        """Connected and every subscription acknowledged."""
+        return self.connected.wait(timeout_s) and self._subscribed.wait(timeout_s)
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool, timeout_s: float) -> None:
+        """Publish QoS 1 and wait for the PUBACK; raise AuditError if it does not come."""
+        info = self._client.publish(topic, payload, qos=1, retain=retain)
+        deadline = time.monotonic() + timeout_s
+        while not info.is_published():
+            if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_NO_CONN:
+                raise AuditError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
+            if time.monotonic() > deadline:
+                raise AuditError(f"no PUBACK for {topic} within {timeout_s} s")
+            info.wait_for_publish(0.2)
+
+    def publish_nowait(self, topic: str, payload: bytes, *, retain: bool) -> None:
+        self._client.publish(topic, payload, qos=1, retain=retain)
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+def run_until(
+    link: FleetLink, handle: Callable[[str, bytes], object], stop: threading.Event
+) -> None:
+    """Feed queued messages to ``handle`` on this thread until ``stop`` is set."""
+    while not stop.is_set():
+        try:
+            topic, payload = link.messages.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        handle(topic, payload)
