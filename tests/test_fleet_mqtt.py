@@ -251,6 +251,21 @@ def test_revocation_reaches_twenty_followers(tmp_path: Path) -> None:
             )
             assert {p.user_id for p in store.load().people} == {ids[0], ids[2]}
 
+            # status: lobby gateways at the published version, the lab one never followed;
+            # a follower killed without a goodbye shows offline (the broker sends its will)
+            procs["gw-01"].kill()
+            procs["gw-01"].wait(10)
+            res = run("fleet", "status", "--json", "--wait-s", "1.5", "--config", str(cfg))
+            assert res.exit_code == 1  # one gateway is behind
+            rows = {(r["group"], r["gateway"]): r for r in json_lines(res.output)}
+            lobby = [r for (g, _), r in rows.items() if g == "lobby"]
+            assert len(lobby) == N_ONLINE + 1
+            assert all(r["applied"] == r["published"] == 2 and r["lag"] == 0 for r in lobby)
+            assert rows[("lobby", "gw-01")]["follower"] == "offline"
+            assert rows[("lobby", "gw-02")]["follower"] == "online"
+            assert rows[("lab", "gw-lab")]["lag"] == 2
+            assert rows[("lab", "gw-lab")]["follower"] is None
+
             # ACL: the lab gateway cannot read lobby bundles; a gateway cannot write fleet topics
             lab_cert, lab_key = (
                 dirs["gw-lab"] / "tls" / "gw-lab.crt",

@@ -27,6 +27,13 @@ class ServiceConfig(Section):
         description="how often the gallery's generation file is checked; an enroll, revoke or "
         "rename by the admin CLI takes effect at the door within this time",
     )
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="serve Prometheus text metrics on http://127.0.0.1:<port>/metrics (off "
+        "when unset; localhost only)",
+    )
     snapshot_dir: NonEmptyPath | None = Field(
         None, description="write annotated PNG snapshots of decisions here (opt in: contains faces)"
     )

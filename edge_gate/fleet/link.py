@@ -8,6 +8,7 @@ identity may read and write (a gateway reads ``<prefix>/fleet/<its groups>/#`` a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import secrets
@@ -44,6 +45,7 @@ class FleetLink:
         self._cfg = cfg
         self._subscriptions = subscriptions
         self._online = online
+        self._will = will
         self.messages: queue.Queue[Message] = queue.Queue(maxsize=queue_size)
         self.connected = threading.Event()
         self._subscribed = threading.Event()
@@ -122,6 +124,11 @@ class FleetLink:
         self._client.publish(topic, payload, qos=1, retain=retain)
 
     def stop(self) -> None:
+        """Disconnect; a clean disconnect sends no last will, so say ``offline`` first."""
+        if self._will is not None and self.connected.is_set():
+            info = self._client.publish(self._will[0], self._will[1], qos=1, retain=True)
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(2.0)
         self._client.disconnect()
         self._client.loop_stop()
 

@@ -25,6 +25,8 @@ from edge_gate.audit.events import EventType
 from edge_gate.config import EdgeGateConfig
 from edge_gate.errors import EdgeGateError
 from edge_gate.service.compose import Composer, DoorParts, build_door, open_audit
+from edge_gate.service.metrics import DecisionCounters, MeteredEvents, MetricsServer
+from edge_gate.service.metrics_view import daemon_metrics
 from edge_gate.service.notify import Notifier, watchdog_interval_s
 from edge_gate.service.ports import EventSink, EventValue
 from edge_gate.service.snapshots import SnapshotWriter
@@ -63,6 +65,8 @@ class Daemon:
         if snapshots is None and cfg.service.snapshot_dir:
             snapshots = SnapshotWriter(cfg.service.snapshot_dir)
         self.snapshots = snapshots
+        self.decisions = DecisionCounters()
+        self.metrics: MetricsServer | None = None
 
     @property
     def people(self) -> int:
@@ -74,7 +78,7 @@ class Daemon:
         """Bring every part up; raise EdgeGateError (door locked, nothing started) on failure."""
         cfg = self.cfg
         self.notifier.status("starting: audit trail")
-        audit = self._open_events(cfg)
+        audit = MeteredEvents(self._open_events(cfg), self.decisions)
         self.audit = audit
         try:
             parts = self._compose(cfg, audit, self.stop_event, self.notifier, self.snapshots)
@@ -89,6 +93,7 @@ class Daemon:
         parts.door.start()
         parts.camera.start()
         parts.pipeline.start()
+        self._start_metrics()
         self.ready_s = time.monotonic()
         startup_ms = (self.ready_s - self.started_s) * 1000.0
         self._emit(EventType.SERVICE_STARTED, latency_ms=round(startup_ms))
@@ -103,6 +108,21 @@ class Daemon:
                 "EG_PEOPLE": self.people,
             },
         )
+
+    def _start_metrics(self) -> None:
+        """Telemetry only: a port that cannot be bound is logged, the door runs on."""
+        port = self.cfg.service.metrics_port
+        if port is None:
+            return
+        try:
+            self.metrics = MetricsServer(port, self.metrics_text, stop=self.stop_event)
+        except OSError as e:
+            log.error("metrics.bind_failed", extra={"EG_PORT": port, "EG_REASON": e.strerror})
+            return
+        self.metrics.start()
+
+    def metrics_text(self) -> str:
+        return daemon_metrics(self.cfg, self._require(), self.decisions, self.audit)
 
     def _require(self) -> DoorParts:
         if self.parts is None:
@@ -230,6 +250,8 @@ class Daemon:
         if self.parts is not None:  # pipeline first (no new decisions), then door and camera
             for part in (self.parts.pipeline, self.parts.door, self.parts.camera):
                 ok = part.stop(timeout_s=max(0.0, threads_until - time.monotonic())) and ok
+        if self.metrics is not None:
+            ok = self.metrics.stop(timeout_s=max(0.0, threads_until - time.monotonic())) and ok
         if self.audit is not None:
             left_s = audit_until - time.monotonic()
             self.audit.flush(timeout_s=max(0.0, left_s * 0.7))
