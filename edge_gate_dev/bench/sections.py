@@ -128,6 +128,12 @@ def _liveness_section(ctx: BenchContext) -> dict[str, Any]:
     return dict(run_liveness_bench(ctx.cache))
 
 
+def _fleet_section(ctx: BenchContext) -> dict[str, Any]:
+    from edge_gate_dev.bench.fleet import run_fleet_bench
+
+    return run_fleet_bench(n_people=100_000)
+
+
 register_section("vision", _vision_section)
 register_section("pipeline", _pipeline_section)
 register_section("gallery", _gallery_section)
@@ -135,3 +141,4 @@ register_section("relay", _relay_section)
 register_section("audit", _audit_section)
 register_section("capture", _capture_section)
 register_section("liveness", _liveness_section)
+register_section("fleet", _fleet_section)

@@ -1,0 +1,18 @@
+"""The fleet benchmark section runs end to end on a small group (the 100k run is manual)."""
+
+from __future__ import annotations
+
+from edge_gate_dev.bench.fleet import run_fleet_bench
+from edge_gate_dev.bench.sections import SECTIONS
+
+
+def test_fleet_bench_reports_every_figure() -> None:
+    """Seal, size, open, apply and follower RSS are measured; the child really applied."""
+    assert "fleet" in SECTIONS
+    out = run_fleet_bench(n_people=500, chunk_kib=64)
+    assert out["people"] == 500
+    assert out["chunks"] >= 2
+    assert out["bytes"] > 500 * 192 * 4
+    for key in ("seal_s", "open_s", "apply_s"):
+        assert out[key] >= 0
+    assert 20 < out["follower_max_rss_mb"] < 1000
