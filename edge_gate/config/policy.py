@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -29,6 +29,15 @@ class PolicyConfig(Section):
     max_fps: float = Field(15.0, gt=0, le=60, description="pipeline rate cap (flood protection)")
     max_faces: int = Field(
         3, ge=1, le=20, description="largest faces per frame analysed; the rest are ignored"
+    )
+    mode: Literal["face", "face_or_card", "face_and_card", "face_and_pin"] = Field(
+        "face", description="what opens the door: the face, or the face with a card or PIN"
+    )
+    card_threshold: float = Field(
+        0.5, ge=0, le=1, description="face_and_card: 1:1 similarity to the card holder needed"
+    )
+    second_factor_timeout_s: float = Field(
+        10.0, gt=0, le=120, description="the second factor must follow the first within this"
     )
     unlock_expiry_s: float = Field(
         1.0, gt=0, le=10, description="an unlock not sent to the relay within this is dropped"

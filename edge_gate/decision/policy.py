@@ -41,6 +41,11 @@ class DenyReason(enum.StrEnum):
     RELAY_REFUSED = "relay_refused"  # the relay answered, but refused or could not be verified
     RELAY_COUNTER_ERROR = "relay_counter_error"  # the unlock counter could not be recorded first
     RELAY_UNCONFIRMED = "relay_unconfirmed"  # the relay went quiet after the UNLOCK
+    # second factors (decision/factors.py): the door's [policy] mode asks for more than a face
+    CARD_UNKNOWN = "card_unknown"  # a card no enrolled person holds
+    CARD_FACE_MISMATCH = "card_face_mismatch"  # the live face is not the card holder's (1:1)
+    SECOND_FACTOR_TIMEOUT = "second_factor_timeout"  # the other factor did not come in time
+    PIN_WRONG = "pin_wrong"  # the PIN entered is not the granted person's
 
 
 class PendingReason(enum.StrEnum):
@@ -51,6 +56,9 @@ class PendingReason(enum.StrEnum):
     COOLDOWN = "cooldown"  # identity and liveness agree, but the door just opened
     GRANTED = "granted"  # this track was already let through (one unlock per track)
     REPEAT = "repeat"  # denied recently; the denial is not repeated yet
+    AWAITING_FACE = "awaiting_face"  # a card named a person; their live face must follow
+    AWAITING_PIN = "awaiting_pin"  # the face was granted; the PIN must follow
+    AWAITING_CARD = "awaiting_card"  # a face alone does not open this door
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +87,7 @@ class Grant:
     frames: int
     first_seen_s: float
     decided_s: float
+    via: str = "face"  # the factors that opened: face, card, face+card, face+pin
 
     @property
     def latency_s(self) -> float:
