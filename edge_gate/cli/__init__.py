@@ -46,6 +46,7 @@ COMMANDS: dict[str, str] = {
     "attacks": "edge_gate.cli.liveness_cmd:attacks",
     "run": "edge_gate.cli.run_cmd:run",
     "fleet": "edge_gate.cli.fleet_cmd:fleet",
+    "osdp": "edge_gate.cli.osdp_cmd:osdp",
 }
 
 
