@@ -372,3 +372,48 @@ def test_pd_install_mode_takes_the_panels_key(link: SocatLink, tmp_path: Path) -
     finally:
         pd.stop()
         cp.close()
+
+
+def test_osdp_door_actuator_unlocks_after_ack_and_drops_stale(
+    link: SocatLink, key_files: tuple[Path, Path, bytes]
+) -> None:
+    """The daemon's door on a PD output: a grant is ok only after the PD's ACK, with the
+    configured pulse; a stale command is never sent."""
+    from edge_gate.door.client import UnlockOutcome
+    from edge_gate.door.worker import UnlockCommand
+    from edge_gate.osdp.door import OsdpDoor
+
+    _, pd_file, key = key_files
+    sim = SimProcess("pd", link.b, pd_file)
+    results: list[tuple[UnlockCommand, UnlockOutcome]] = []
+    stop = threading.Event()
+    panel = OsdpPanel([PdSpec(ADDRESS, SerialLink(link.a, 115200), key)], on_event=Recorder())
+    door = OsdpDoor(
+        panel,
+        ADDRESS,
+        output_no=0,
+        pulse_ms=400,
+        reply_timeout_s=2.0,
+        on_result=lambda c, o: results.append((c, o)),
+        stop=stop,
+    )
+    door.start()
+    try:
+        assert _secure(panel)
+        assert door.submit(UnlockCommand(1500, time.monotonic() - 1, "old"))
+        assert wait_until(lambda: len(results) == 1, 3.0)
+        assert results[0][1].reason == "stale"
+        assert door.submit(UnlockCommand(1500, time.monotonic() + 2, "d1"))
+        assert wait_until(lambda: len(results) == 2, 5.0)
+        cmd, outcome = results[1]
+        assert (cmd.tag, outcome.ok, outcome.reason, outcome.pulse_ms) == (
+            "d1",
+            True,
+            "unlocked",
+            400,
+        )
+        assert [e["timer_ms"] for e in _outputs(sim)] == [400]
+    finally:
+        stop.set()
+        assert door.join(10)
+        sim.close()

@@ -12,6 +12,7 @@ parts with its own ``Composer``.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Protocol
@@ -22,6 +23,7 @@ from edge_gate.capture.frame import Frame
 from edge_gate.capture.latest import LatestFrame
 from edge_gate.capture.thread import CaptureThread
 from edge_gate.config import EdgeGateConfig
+from edge_gate.config.osdp import CP_CREDENTIAL
 from edge_gate.decision.policy import DecisionPolicy, PolicyParams
 from edge_gate.door.client import RelayClient
 from edge_gate.door.counter import CounterStore
@@ -31,6 +33,11 @@ from edge_gate.door.worker import RelayWorker, ResultCallback
 from edge_gate.errors import RelayError
 from edge_gate.gallery.gates import DOOR_LIMITS
 from edge_gate.liveness.estimator import LivenessEstimator
+from edge_gate.osdp.door import OsdpDoor
+from edge_gate.osdp.keys import load_scbk
+from edge_gate.osdp.link import SerialLink
+from edge_gate.osdp.messages import LinkState, ReaderEvent
+from edge_gate.osdp.panel import OsdpPanel, PdSpec
 from edge_gate.service.components import GalleryMatcher, gallery_stamp, load_gallery, nobody
 from edge_gate.service.door_actions import DoorActions
 from edge_gate.service.frame_processor import FrameProcessor
@@ -41,6 +48,8 @@ from edge_gate.service.snapshots import SnapshotWriter
 from edge_gate.threads import Heartbeat
 from edge_gate.tracking.tracker import Tracker
 from edge_gate.vision.pipeline import FacePipeline
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,43 @@ def open_relay(
     return RelayWorker(client, on_result=on_result, stop=stop)
 
 
+def open_osdp_door(
+    cfg: EdgeGateConfig, on_result: ResultCallback, stop: threading.Event
+) -> OsdpDoor:
+    """``[osdp_cp]``: the strike on a PD output; pulses only under Secure Channel, after ACK."""
+    c = cfg.osdp_cp
+    key = load_scbk(CP_CREDENTIAL, c.scbk_file)
+
+    def reader_event(ev: ReaderEvent) -> None:
+        if isinstance(ev, LinkState):
+            log.warning(
+                "osdp.link",
+                extra={"EG_OSDP_ADDRESS": ev.address, "EG_STATUS": _link_text(ev)},
+            )
+
+    panel = OsdpPanel(
+        [PdSpec(c.address, SerialLink(c.port, c.baudrate), key)],
+        on_event=reader_event,
+        install_mode=c.install_mode,
+        stop=stop,
+    )
+    return OsdpDoor(
+        panel,
+        c.address,
+        output_no=c.output_no,
+        pulse_ms=c.pulse_ms,
+        reply_timeout_s=c.reply_timeout_s,
+        on_result=on_result,
+        stop=stop,
+    )
+
+
+def _link_text(state: LinkState) -> str:
+    if state.secure:
+        return "secure"
+    return "online_insecure" if state.online else "offline"
+
+
 def build_door(
     cfg: EdgeGateConfig,
     events: EventSink,
@@ -151,9 +197,14 @@ def build_door(
     stamp = gallery.stamp()
     matcher = gallery.load()
     actions = DoorActions(cfg, events, notifier, snapshots=snapshots)
-    notifier.status("starting: relay handshake")
-    relay = open_relay(cfg, actions.on_unlocked, stop)
-    actions.connect(relay)
+    door: DoorActuator
+    if cfg.osdp_cp.enabled:
+        notifier.status("starting: OSDP control panel")
+        door = open_osdp_door(cfg, actions.on_unlocked, stop)
+    else:
+        notifier.status("starting: relay handshake")
+        door = open_relay(cfg, actions.on_unlocked, stop)
+    actions.connect(door)
     slot: LatestFrame[Frame] = LatestFrame()
     capture = CaptureThread.from_config(
         cfg.camera,
@@ -171,4 +222,4 @@ def build_door(
         max_fps=cfg.policy.max_fps,
         heartbeat=Heartbeat(),
     )
-    return DoorParts(actions, pipeline, relay, capture, gallery, matcher, stamp, pipe.embedder_id)
+    return DoorParts(actions, pipeline, door, capture, gallery, matcher, stamp, pipe.embedder_id)
