@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -48,7 +47,9 @@ def main(directory: Path) -> None:
     begun = time.perf_counter()
     store.apply_changes([p.record for p in payload.people])
     apply_s = time.perf_counter() - begun
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM belongs to this process image; ru_maxrss would carry the parent's peak over exec
+    status = Path("/proc/self/status").read_text()
+    rss_mb = int(next(x for x in status.splitlines() if x.startswith("VmHWM")).split()[1]) / 1024
     print(
         json.dumps(
             {
