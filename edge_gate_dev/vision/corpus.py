@@ -14,9 +14,8 @@ on the test side, so a threshold chosen on one side is checked on people it neve
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -47,33 +46,6 @@ BALD_GUYS_CENTRES: dict[str, tuple[tuple[int, int], ...]] = {
 }
 CLIPS = ("pyfeat/WolfgangLanger_Pexels.mp4", "pyfeat/single_face.mp4")
 FRAMES_PER_CLIP = 6
-
-
-@dataclass
-class Corpus:
-    """Faces (rows) with their person, source set and one embedding matrix per embedder."""
-
-    people: list[str]
-    sources: list[str]
-    embeddings: dict[str, F32]
-    labelled: list[bool]
-    embed_ms: dict[str, list[float]] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.people)
-
-    def subset(self, rows: Sequence[int]) -> Corpus:
-        idx = list(rows)
-        return Corpus(
-            [self.people[i] for i in idx],
-            [self.sources[i] for i in idx],
-            {k: v[idx] for k, v in self.embeddings.items()},
-            [self.labelled[i] for i in idx],
-            self.embed_ms,
-        )
-
-    def distinct_people(self) -> int:
-        return len(set(self.people))
 
 
 def _frames(path: Path, n: int) -> list[U8]:
@@ -163,31 +135,6 @@ def faces(cache: Path, detector: FacePipeline, *, min_stranger_px: float = 32.0)
     return out
 
 
-def collect(
-    cache: Path,
-    detector: FacePipeline,
-    embedders: dict[str, FacePipeline],
-    *,
-    min_stranger_px: float = 32.0,
-) -> Corpus:
-    """Detect once per image, embed each face with every embedder (by model id)."""
-    found = faces(cache, detector, min_stranger_px=min_stranger_px)
-    vecs: dict[str, list[F32]] = {k: [] for k in embedders}
-    ms: dict[str, list[float]] = {k: [] for k in embedders}
-    for face in found:
-        for key, pipe in embedders.items():
-            t0 = time.perf_counter()
-            vecs[key].append(pipe.embed(face.image, face.detection))
-            ms[key].append((time.perf_counter() - t0) * 1000.0)
-    return Corpus(
-        [f.person for f in found],
-        [f.source for f in found],
-        {k: np.stack(v).astype(np.float32) for k, v in vecs.items()},
-        [f.labelled for f in found],
-        ms,
-    )
-
-
 def sides(people: Sequence[str], sources: Sequence[str]) -> list[int]:
     """0 = tuning, 1 = test for each row: every other person by sorted name within a source."""
     ranks: dict[str, int] = {}
@@ -195,11 +142,3 @@ def sides(people: Sequence[str], sources: Sequence[str]) -> list[int]:
         names = sorted({p for p, s in zip(people, sources, strict=True) if s == source})
         ranks.update({p: i for i, p in enumerate(names)})
     return [ranks[p] & 1 for p in people]
-
-
-def split(corpus: Corpus) -> tuple[Corpus, Corpus]:
-    """Person-disjoint tuning and test corpora."""
-    side = sides(corpus.people, corpus.sources)
-    tune = [i for i, s in enumerate(side) if s == 0]
-    test = [i for i, s in enumerate(side) if s == 1]
-    return corpus.subset(tune), corpus.subset(test)
