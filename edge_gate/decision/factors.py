@@ -14,13 +14,21 @@ checks against a card holder, and PIN entries, and returns the same typed
   ``second_factor_timeout``.
 
 Card numbers and PINs never enter an outcome: only the holder's pseudonymous id does.
+
+The weekly schedule (:class:`ModeWindow`, :func:`mode_at`): a window names weekdays, a start
+and an end (minutes after midnight) and a mode. A window whose end is not after its start wraps
+past midnight: ``fri 22:00-06:00`` covers Friday 22:00 to Saturday 06:00 (the weekday is the
+day the window starts). Outside every window the door is in its default mode. Windows never
+overlap (:func:`overlaps` finds the first clash, the config refuses it), so their order does
+not matter.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from edge_gate.decision.policy import Decision, Deny, DenyReason, Grant, Outcome, Pending
 from edge_gate.decision.policy import PendingReason as Wait
@@ -187,3 +195,68 @@ class SecondFactorPolicy:
             now_s,
             via="face+pin",
         )
+
+
+# -- the weekly schedule of modes ---------------------------------------------------------
+MINUTES_PER_DAY = 24 * 60
+MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # datetime.weekday() order
+
+
+@dataclass(frozen=True, slots=True)
+class ModeWindow:
+    days: frozenset[int]  # 0 = Monday … 6 = Sunday: the day the window starts
+    start_min: int  # minutes after midnight, 0..1439
+    end_min: int  # minutes after midnight, 0..1439; ≤ start_min wraps past midnight
+    mode: DoorMode
+
+    def __post_init__(self) -> None:
+        if not self.days or any(not 0 <= d <= 6 for d in self.days):
+            raise ValueError("days must be a non-empty set of 0..6 (Monday..Sunday)")
+        for value in (self.start_min, self.end_min):
+            if not 0 <= value < MINUTES_PER_DAY:
+                raise ValueError(f"minute of day {value} outside 0..1439")
+
+    @property
+    def length_min(self) -> int:
+        """Minutes covered from each start: ``start == end`` is a whole day."""
+        return (self.end_min - self.start_min - 1) % MINUTES_PER_DAY + 1
+
+    def spans(self) -> list[tuple[int, int]]:
+        """Half-open ``[begin, end)`` minute-of-week ranges, a wrap past Sunday split in two."""
+        out = []
+        for day in sorted(self.days):
+            begin = day * MINUTES_PER_DAY + self.start_min
+            end = begin + self.length_min
+            if end <= MINUTES_PER_WEEK:
+                out.append((begin, end))
+            else:
+                out += [(begin, MINUTES_PER_WEEK), (0, end - MINUTES_PER_WEEK)]
+        return out
+
+    def covers(self, minute_of_week: int) -> bool:
+        return any(b <= minute_of_week < e for b, e in self.spans())
+
+
+def minute_of_week(when: datetime) -> int:
+    """Monday 00:00 is 0; the wall-clock fields of ``when`` are used as they are."""
+    return when.weekday() * MINUTES_PER_DAY + when.hour * 60 + when.minute
+
+
+def mode_at(windows: Sequence[ModeWindow], default: DoorMode, when: datetime) -> DoorMode:
+    """The door's mode at ``when``: the window covering it, else ``default``."""
+    minute = minute_of_week(when)
+    for window in windows:
+        if window.covers(minute):
+            return window.mode
+    return default
+
+
+def overlaps(windows: Sequence[ModeWindow]) -> tuple[int, int] | None:
+    """Indexes ``(i, j)`` of the first two windows that share a minute, or None."""
+    for i, a in enumerate(windows):
+        for j in range(i + 1, len(windows)):
+            b = windows[j]
+            if any(ab < be and bb < ae for ab, ae in a.spans() for bb, be in b.spans()):
+                return i, j
+    return None
