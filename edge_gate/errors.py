@@ -36,6 +36,10 @@ class GalleryError(EdgeGateError):
     """The gallery store could not be opened or written."""
 
 
+class CardInUseError(GalleryError):
+    """A card cannot be given to a person: another person already holds it."""
+
+
 class GalleryTamperedError(GalleryError):
     """The gallery failed its integrity checks (tampering, swap, deletion or rollback)."""
 

@@ -68,6 +68,7 @@ class EventType(enum.StrEnum):
     AUDIT_DROPPED = "audit.dropped"
     FLEET_APPLIED = "fleet.applied"
     FLEET_REFUSED = "fleet.refused"
+    GALLERY_CREDENTIAL_CHANGED = "gallery.credential_changed"
     TEST = "test"
 
 
@@ -86,6 +87,7 @@ SECURITY_TYPES: frozenset[EventType] = frozenset(
         EventType.AUDIT_DROPPED,
         EventType.FLEET_APPLIED,
         EventType.FLEET_REFUSED,
+        EventType.GALLERY_CREDENTIAL_CHANGED,
     }
 )
 
@@ -94,6 +96,9 @@ INT_FIELDS: frozenset[str] = frozenset(
     {"latency_ms", "frames", "count", "dropped", "dropped_security"}
 )
 TEXT_FIELDS: frozenset[str] = frozenset({"detail"})
+# keyed, non-reversible tags of credentials (edge_gate.osdp.cards.card_hash): never the number
+TAG_FIELDS: frozenset[str] = frozenset({"card"})
+_TAG_RE = re.compile(r"^[0-9a-f]{16}$")
 OPT_IN_FIELDS: frozenset[str] = frozenset({"name"})
 BASE_FIELDS: tuple[str, ...] = (
     "v",
@@ -108,7 +113,7 @@ BASE_FIELDS: tuple[str, ...] = (
 )
 SIGNATURE_FIELDS: tuple[str, ...] = ("kid", "sig")
 OPTIONAL_FIELDS: frozenset[str] = (
-    frozenset(ROUNDED_FIELDS) | INT_FIELDS | TEXT_FIELDS | OPT_IN_FIELDS
+    frozenset(ROUNDED_FIELDS) | INT_FIELDS | TEXT_FIELDS | TAG_FIELDS | OPT_IN_FIELDS
 )
 ALL_FIELDS: frozenset[str] = frozenset(BASE_FIELDS) | OPTIONAL_FIELDS | frozenset(SIGNATURE_FIELDS)
 
@@ -185,6 +190,10 @@ def _clean_optional(key: str, value: object) -> object:
         if not math.isfinite(value) or value < 0:
             raise EventFieldError(f"{key}: must be finite and >= 0")
         return round(value)
+    if key in TAG_FIELDS:
+        if not isinstance(value, str) or not _TAG_RE.match(value):
+            raise EventFieldError(f"{key}: expected a 16-hex-digit keyed tag")
+        return value
     return _clean_text(value, key)
 
 

@@ -11,6 +11,11 @@ enrolled with. Each model's templates are stored on their own (model id → vect
 :attr:`PersonRecord.templates` is their fused form (:mod:`edge_gate.vision.fusion`), which for a
 single model is just that model's templates.
 
+Optional credentials (absent in records of older versions, which still load unchanged):
+``card`` = ``{"format": "wiegand26", "facility": F, "number": N}`` (the person's access card) and
+``pin`` = a salted scrypt hash with its parameters (:class:`edge_gate.gallery.pin.PinHash`; the
+PIN itself is never stored). Both live in the encrypted header, never in plaintext.
+
 Migration: records written before fusion (``b"EGR1"``, one model, header ``model``/``dim``,
 body ``n x dim``) are still read, as a single part tagged with their model id; the store
 writes ``EGR2`` whenever it (re-)encodes a record (``gallery migrate``, rename, keys rotate).
@@ -31,6 +36,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from edge_gate.osdp.cards import CardCredential, CardFormat
 from edge_gate.vision import fusion
 
 __layer__ = "core"
@@ -52,6 +58,62 @@ _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 # scripts and of emoji sequences such as 👩‍🔬
 _ALLOWED_FORMAT_CHARS = frozenset({"\u200c", "\u200d"})
 _LEN = struct.Struct("<I")
+
+
+# -- PIN hashes (hashing and checking: edge_gate.gallery.pin) ---------------------------------
+ALGORITHM = "scrypt"
+DEFAULT_N = 2**14
+DEFAULT_R = 8
+DEFAULT_P = 1
+HASH_BYTES = 32
+# bounds a record may claim (a forged or corrupted record must not make a check take minutes)
+MAX_N = 2**20
+MAX_R = 32
+MAX_P = 16
+
+
+@dataclass(frozen=True, slots=True)
+class PinHash:
+    """A salted scrypt hash of a PIN and its parameters."""
+
+    salt: bytes
+    digest: bytes
+    n: int = DEFAULT_N
+    r: int = DEFAULT_R
+    p: int = DEFAULT_P
+
+    def __post_init__(self) -> None:
+        n, r, p = self.n, self.r, self.p
+        if not (2 <= n <= MAX_N and n & (n - 1) == 0 and 1 <= r <= MAX_R and 1 <= p <= MAX_P):
+            raise ValueError("PIN hash parameters out of range")
+        if len(self.salt) < 8 or len(self.digest) != HASH_BYTES:
+            raise ValueError("PIN hash salt or digest has the wrong size")
+
+    def __repr__(self) -> str:
+        return f"PinHash(scrypt n={self.n} r={self.r} p={self.p}, <redacted>)"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "alg": ALGORITHM,
+            "n": self.n,
+            "r": self.r,
+            "p": self.p,
+            "salt": self.salt.hex(),
+            "hash": self.digest.hex(),
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any) -> PinHash:
+        """Parse the record form; raise ``ValueError`` / ``KeyError`` / ``TypeError`` if bad."""
+        if not isinstance(obj, dict) or obj.get("alg") != ALGORITHM:
+            raise ValueError("unknown PIN hash algorithm")
+        return cls(
+            salt=bytes.fromhex(str(obj["salt"])),
+            digest=bytes.fromhex(str(obj["hash"])),
+            n=int(obj["n"]),
+            r=int(obj["r"]),
+            p=int(obj["p"]),
+        )
 
 
 class RecordFormatError(ValueError):
@@ -100,7 +162,7 @@ class PersonRecord:
 
     ``model`` names the embedder set (:func:`edge_gate.vision.fusion.set_id`); ``templates`` are
     the fused templates, ``n x sum(dims)``; ``dims`` gives each model's width (default: one
-    model, ``templates.shape[1]``).
+    model, ``templates.shape[1]``). ``card`` and ``pin`` are the optional second factors.
     """
 
     user_id: str
@@ -109,6 +171,8 @@ class PersonRecord:
     created_at: float
     templates: FloatArray = field(repr=False)
     dims: tuple[int, ...] = ()
+    card: CardCredential | None = None
+    pin: PinHash | None = None
 
     @property
     def n_templates(self) -> int:
@@ -156,6 +220,14 @@ def encode_record(rec: PersonRecord) -> bytes:
         "n": int(templates.shape[0]),
         "parts": [{"model": m, "dim": int(d)} for m, d in zip(rec.models, dims, strict=True)],
     }
+    if rec.card is not None:
+        header["card"] = {
+            "format": rec.card.format.value,
+            "facility": rec.card.facility,
+            "number": rec.card.number,
+        }
+    if rec.pin is not None:
+        header["pin"] = rec.pin.to_json()
     raw = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     padded = raw + b" " * (-len(raw) % HEADER_BLOCK)
     body = b"".join(np.asarray(blocks[m], dtype="<f4").tobytes() for m in rec.models)
@@ -179,6 +251,8 @@ def decode_record(data: bytes) -> PersonRecord:
             parts = [(str(header["model"]), int(header["dim"]))]
         else:
             parts = [(str(p["model"]), int(p["dim"])) for p in header["parts"]]
+        card = _decode_card(header.get("card"))
+        pin = None if header.get("pin") is None else PinHash.from_json(header["pin"])
     except (ValueError, KeyError, TypeError) as e:
         raise RecordFormatError(f"bad record header: {e}") from e
     dims = [d for _, d in parts]
@@ -207,4 +281,14 @@ def decode_record(data: bytes) -> PersonRecord:
         created_at=created_at,
         templates=fusion.fuse(blocks),
         dims=tuple(dims) if len(dims) > 1 else (),
+        card=card,
+        pin=pin,
     )
+
+
+def _decode_card(obj: Any) -> CardCredential | None:
+    if obj is None:
+        return None
+    if not isinstance(obj, dict):
+        raise TypeError("card is not an object")
+    return CardCredential(CardFormat(str(obj["format"])), int(obj["facility"]), int(obj["number"]))

@@ -23,14 +23,14 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from edge_gate.config.gallery import GalleryConfig
-from edge_gate.errors import GalleryError, GalleryTamperedError
+from edge_gate.errors import CardInUseError, GalleryError, GalleryTamperedError
 from edge_gate.fsutil import open_private
 from edge_gate.gallery.crypto import SCHEMA_VERSION, GalleryCipher, Manifest, encode_manifest
 from edge_gate.gallery.generation import GenerationMark, read_generation, write_generation
@@ -43,7 +43,8 @@ from edge_gate.gallery.keyfile import (
 )
 from edge_gate.gallery.loaded import LoadedGallery, new_gallery_id, new_user_id, verify_snapshot
 from edge_gate.gallery.matching import l2_normalise
-from edge_gate.gallery.record import PersonRecord, encode_record, validate_name
+from edge_gate.gallery.record import PersonRecord, PinHash, encode_record, validate_name
+from edge_gate.osdp.cards import CardCredential, cards_equal
 from edge_gate.vision import fusion
 
 log = logging.getLogger(__name__)
@@ -432,7 +433,39 @@ class GalleryStore:
     def rename(self, user_id: str, name: str) -> str:
         """Change a display name; return the old one."""
         clean = validate_name(name)
-        old: list[str] = []
+        return self._update_person(user_id, lambda rec, _: replace(rec, name=clean)).name
+
+    def set_card(self, user_id: str, card: CardCredential | None) -> PersonRecord:
+        """Give a person their access card (``None``: take it away); return the old record.
+
+        Raises :class:`CardInUseError` when another person already holds ``card`` (checked
+        under the write lock, so two concurrent assignments cannot both succeed)."""
+
+        def change(rec: PersonRecord, before: LoadedGallery) -> PersonRecord:
+            if card is not None:
+                for other in before.people:
+                    if (
+                        other.user_id != user_id
+                        and other.card is not None
+                        and cards_equal(other.card, card)
+                    ):
+                        raise CardInUseError(f"that card is already held by {other.user_id}")
+            return replace(rec, card=card)
+
+        return self._update_person(user_id, change)
+
+    def set_pin(self, user_id: str, pin: PinHash | None) -> PersonRecord:
+        """Store a person's PIN hash (``None``: remove it); return the old record."""
+        return self._update_person(user_id, lambda rec, _: replace(rec, pin=pin))
+
+    def _update_person(
+        self,
+        user_id: str,
+        change: Callable[[PersonRecord, LoadedGallery], PersonRecord],
+    ) -> PersonRecord:
+        """Re-seal one person's record as ``change`` makes it; return the record before.
+        Raises ``KeyError`` for an unknown user id."""
+        old: list[PersonRecord] = []
 
         def mutate(
             conn: sqlite3.Connection, before: LoadedGallery, cipher: GalleryCipher, rows: Rows
@@ -440,16 +473,14 @@ class GalleryStore:
             rec = before.get(user_id)
             if rec is None:
                 raise KeyError(user_id)
-            old.append(rec.name)
-            new = PersonRecord(
-                rec.user_id, clean, rec.model, rec.created_at, rec.templates, rec.dims
-            )
+            old.append(rec)
+            new = change(rec, before)
             sealed = cipher.seal(user_id, encode_record(new))
             conn.execute(
                 "UPDATE records SET key_id = ?, blob = ? WHERE id = ?",
                 (sealed.key_id, sealed.blob, user_id),
             )
-            return [(r[0], r[1], sealed.blob) if r[0] == user_id else r for r in rows]
+            return [(r[0], sealed.key_id, sealed.blob) if r[0] == user_id else r for r in rows]
 
         with self._lock():
             self._write(mutate)
@@ -526,6 +557,8 @@ def _same_record(a: PersonRecord, b: PersonRecord) -> bool:
         and a.part_dims == b.part_dims
         and a.templates.shape == b.templates.shape
         and bool(np.array_equal(a.templates, b.templates))
+        and a.card == b.card
+        and a.pin == b.pin
     )
 
 
