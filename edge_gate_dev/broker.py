@@ -131,9 +131,11 @@ class MosquittoBroker:
         topic_prefix: str = "edge-gate",
         server_names: tuple[str, ...] = ("localhost", "127.0.0.1"),
         extra_acl: str = "",
+        extra_conf: str = "",
     ) -> None:
         self.workdir = workdir
         self.extra_acl = extra_acl
+        self.extra_conf = extra_conf  # global options, e.g. "max_packet_size 65536\n"
         self.gateway_id = gateway_id
         self.topic_prefix = topic_prefix
         self.host = "localhost"
@@ -177,7 +179,8 @@ class MosquittoBroker:
             f"persistence true\npersistence_location {w / 'data'}/\n"
             f"log_dest file {self.log_file}\nlog_type error\nlog_type warning\nlog_type notice\n"
             "log_type information\nconnection_messages true\nlog_timestamp true\n"
-            "max_inflight_messages 1000\nmax_queued_messages 100000\n\n"
+            "max_inflight_messages 1000\nmax_queued_messages 100000\n"
+            f"{self.extra_conf}\n"
             f"listener {self.port} 127.0.0.1\n{tls}require_certificate true\n"
             f"use_identity_as_username true\nacl_file {w / 'acl-mtls'}\nallow_anonymous false\n\n"
             f"listener {self.password_port} 127.0.0.1\n{tls}require_certificate false\n"

@@ -54,6 +54,7 @@ def test_a_fleet_revocation_is_refused_at_a_real_door(tmp_path: Path, testdata: 
     running daemon reloads by itself; the person, let in before, is now denied, no unlock."""
     acl = (
         "\nuser fleet-admin\ntopic readwrite edge-gate/fleet/#\ntopic read edge-gate/+/fleet/#\n"
+        "topic read edge-gate/+/status\ntopic read edge-gate/+/health\n"
         "\nuser gw1\ntopic read edge-gate/fleet/lobby/#\n"
     )
     with mosquitto_broker(tmp_path / "broker", extra_acl=acl) as broker:
@@ -95,14 +96,14 @@ def test_a_fleet_revocation_is_refused_at_a_real_door(tmp_path: Path, testdata: 
                     "[policy]\ncooldown_s = 1.0\n",
                 )
             )
-            gw_pub = cli(["fleet", "keygen", "--config", str(rig.config)]).strip()
+            gw_keys = cli(["fleet", "keygen", "--config", str(rig.config)]).split()
             cli(
                 [
                     "fleet",
                     "add-gateway",
                     "lobby",
                     broker.gateway_id,
-                    gw_pub,
+                    *gw_keys,
                     "--config",
                     str(admin_cfg),
                 ]
@@ -145,6 +146,24 @@ def test_a_fleet_revocation_is_refused_at_a_real_door(tmp_path: Path, testdata: 
                     rig.daemon_log.read_text()
                 )
                 events = verified_events(rig, desk)
+                # the follower's events reach the broker through the daemon's publisher
+                assert "lobby v2 delta" in {
+                    e.get("reason") for e in of_type(events, "fleet.applied")
+                }
+                time.sleep(1.2)  # the daemon's health message follows its last event
+                status = cli(
+                    ["fleet", "status", "--json", "--wait-s", "1.0", "--config", str(admin_cfg)]
+                )
+                row = json.loads(status.splitlines()[0])
+                assert (row["applied"], row["lag"], row["ack"]) == (2, 0, "trusted"), status
+                assert (row["daemon"], row["follower"], row["health"]) == (
+                    "online",
+                    "online",
+                    "trusted",
+                ), row
+                assert row["camera"] == "streaming"
+                assert row["door"] == "up"
+                assert row["last_event"]["type"] in {"access.denied", "fleet.applied"}
             assert len(of_type(events, "access.granted")) == granted
             assert len(rig.relay.of("unlocked")) == unlocked
             after = of_type(events, "access.denied")[denied:]

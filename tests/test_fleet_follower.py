@@ -4,25 +4,28 @@ broker path is in test_fleet_mqtt.py)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from edge_gate.audit.signing import generate_signing_key
+from edge_gate.audit.signing import EventSigner, generate_signing_key
 from edge_gate.audit.trail import AuditTrail
 from edge_gate.config.mqtt import MqttConfig
 from edge_gate.fleet.admin import FleetState, Group, PublishPlan, plan_publish
 from edge_gate.fleet.bundle import Refusal, Refused, SealedBundle
 from edge_gate.fleet.follower import Applied, Follower
 from edge_gate.fleet.keys import raw_public
+from edge_gate.fleet.report import check_report
 from edge_gate.fleet.topics import FleetTopics
 from edge_gate.fsutil import atomic_write
 from tests.fleet_helpers import Master, fleet_state, master_gallery, new_store, outbox_events
 
 TOPICS = FleetTopics("edge-gate")
 GW_KEY = X25519PrivateKey.generate()
+ACK_KEY = Ed25519PrivateKey.generate()
 
 
 class Gateway:
@@ -45,6 +48,7 @@ class Gateway:
             applied_path=tmp / "applied.json",
             emit=self.trail.emit,
             ack=lambda t, b: self.acks.append((t, b)),
+            signer=EventSigner(ACK_KEY),
         )
 
     def feed_full(self, bundle: SealedBundle, group: str = "lobby") -> Applied | Refused | None:
@@ -95,6 +99,11 @@ def test_full_then_delta_revocation(setup: tuple[Master, FleetState, Gateway]) -
     assert isinstance(out, Applied)
     assert gw.names() == {"Ada", "Bo", "Cy"}
     assert gw.acks[-1][0] == "edge-gate/gw-a/fleet/applied"
+    ack = json.loads(gw.acks[-1][1])
+    assert ack["groups"]["lobby"]["version"] == v1.version
+    assert (
+        check_report(ack, gateway="gw-a", key=ACK_KEY.public_key(), newest_ts_ms=None) == "trusted"
+    )
     del state.group("lobby").members[master.people["Bo"]]
     v2 = _plan(state, master)
     assert v2.delta is not None

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -26,7 +27,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_gate.audit.signing import generate_signing_key
-from edge_gate.fleet.keys import raw_public, write_new_gateway_key
+from edge_gate.fleet.keys import raw_public, write_new_gateway_key, write_new_signing_key
 from edge_gate.fsutil import atomic_write
 from edge_gate.gallery.keyfile import KeyRing, load_keyring_file, new_key, write_keyring
 from edge_gate.gallery.store import GalleryStore
@@ -64,13 +65,14 @@ def _gallery_toml(d: Path) -> str:
     return f'[gallery]\ndb_file = "{d}/gallery.db"\nkey_file = "{d}/gallery.key"\n'
 
 
-def _setup_gateway(broker: MosquittoBroker, tmp: Path, gw: str, pub: Path) -> tuple[Path, str]:
+def _setup_gateway(broker: MosquittoBroker, tmp: Path, gw: str, pub: Path) -> tuple[Path, str, str]:
     d = tmp / gw
     d.mkdir()
     cert, key = issue_client(broker.pki, gw, d / "tls")
     atomic_write(d / "audit.key", generate_signing_key())
     write_keyring(d / "gallery.key", KeyRing((new_key(),)))
     gpub = raw_public(write_new_gateway_key(d / "fleet-gateway.key").public_key())
+    ack = raw_public(write_new_signing_key(d / "fleet-ack.key").public_key())
     group = "lab" if gw == "gw-lab" else "lobby"
     (d / "edge-gate.toml").write_text(
         _gallery_toml(d)
@@ -78,7 +80,40 @@ def _setup_gateway(broker: MosquittoBroker, tmp: Path, gw: str, pub: Path) -> tu
         + f'[fleet]\ngroups = ["{group}"]\npublic_key_file = "{pub}"\n'
         f'gateway_key_file = "{d}/fleet-gateway.key"\napplied_file = "{d}/applied.json"\n'
     )
-    return d, gpub
+    return d, gpub, ack
+
+
+@dataclass(frozen=True)
+class AdminStation:
+    directory: Path
+    cert: Path
+    key: Path
+    master: GalleryStore
+    ids: list[str]
+    config: Path
+    public_key: Path
+
+
+def admin_station(broker: MosquittoBroker, tmp: Path, names: list[str]) -> AdminStation:
+    """An admin station: client certificate, master gallery of ``names``, `fleet init` done."""
+    admin = tmp / "admin"
+    admin.mkdir()
+    cert, key = issue_client(broker.pki, "fleet-admin", admin / "tls")
+    atomic_write(admin / "audit.key", generate_signing_key())
+    write_keyring(admin / "gallery.key", KeyRing((new_key(),)))
+    master = GalleryStore(admin / "gallery.db", None, load_keyring_file(admin / "gallery.key"))
+    master.create()
+    ids = master.enroll_many([(n, templates(i)) for i, n in enumerate(names)], "m")
+    cfg = admin / "edge-gate.toml"
+    cfg.write_text(
+        _gallery_toml(admin)
+        + _mqtt_toml(broker, cert, key, "fleet-admin", admin)
+        + f'[fleet]\nsigning_key_file = "{admin}/fleet.key"\n'
+        + f'state_file = "{admin}/state.json"\n'
+    )
+    pub = admin / "fleet.pub"
+    assert run("fleet", "init", "--public-key-out", str(pub), "--config", str(cfg)).exit_code == 0
+    return AdminStation(admin, cert, key, master, list(ids), cfg, pub)
 
 
 def _follow(d: Path) -> subprocess.Popen[bytes]:
@@ -157,31 +192,22 @@ def test_revocation_reaches_twenty_followers(tmp_path: Path) -> None:
         mosquitto_broker(tmp_path, extra_acl=_acl(gateways)) as broker,
         DeskSubscriber(broker, "#") as desk,
     ):
-        admin = tmp_path / "admin"
-        admin.mkdir()
-        cert, key = issue_client(broker.pki, "fleet-admin", admin / "tls")
-        atomic_write(admin / "audit.key", generate_signing_key())
-        write_keyring(admin / "gallery.key", KeyRing((new_key(),)))
-        master = GalleryStore(admin / "gallery.db", None, load_keyring_file(admin / "gallery.key"))
-        master.create()
-        ids = master.enroll_many([(n, templates(i)) for i, n in enumerate(NAMES)], "m")
-        cfg = admin / "edge-gate.toml"
-        cfg.write_text(
-            _gallery_toml(admin)
-            + _mqtt_toml(broker, cert, key, "fleet-admin", admin)
-            + f'[fleet]\nsigning_key_file = "{admin}/fleet.key"\n'
-            + f'state_file = "{admin}/state.json"\n'
-        )
-        pub = admin / "fleet.pub"
-        assert (
-            run("fleet", "init", "--public-key-out", str(pub), "--config", str(cfg)).exit_code == 0
+        st = admin_station(broker, tmp_path, NAMES)
+        admin, cert, key, master, ids, cfg, pub = (
+            st.directory,
+            st.cert,
+            st.key,
+            st.master,
+            st.ids,
+            st.config,
+            st.public_key,
         )
         assert (admin / "fleet.key").stat().st_mode & 0o777 == 0o600
         dirs = {}
         for gw in gateways:
-            dirs[gw], gpub = _setup_gateway(broker, tmp_path, gw, pub)
+            dirs[gw], gpub, ack = _setup_gateway(broker, tmp_path, gw, pub)
             group = "lab" if gw == "gw-lab" else "lobby"
-            res = run("fleet", "add-gateway", group, gw, gpub, "--config", str(cfg))
+            res = run("fleet", "add-gateway", group, gw, gpub, ack, "--config", str(cfg))
             assert res.exit_code == 0, res.output
         for i, uid in enumerate(ids):
             extra = ["--card", CARD] if i == 1 else []

@@ -7,8 +7,11 @@
   after a crash and carry the same ``id``.
 * Reconnect with exponential backoff and full jitter (``backoff_min_s`` … ``backoff_max_s``).
 * Retained ``online`` on ``<prefix>/<gateway>/status`` after each connect, retained ``offline`` as
-  the last will and on a clean stop; retained health JSON on ``…/health``; optional Home Assistant
-  discovery. Other processes (the enroll CLI) may append to the same outbox: it is polled.
+  the last will and on a clean stop; retained health JSON on ``…/health`` (QoS 1: outbox figures,
+  the last event's type and time — nothing personal —, whatever :meth:`Publisher.set_health_source`
+  adds, e.g. camera and door state, signed by the gateway's fleet key when one is given) every
+  ``health_interval_s`` and soon after new events; optional Home Assistant discovery. Other
+  processes (the enroll CLI, the fleet follower) may append to the same outbox: it is polled.
 
 Use it through :class:`edge_gate.audit.trail.AuditTrail`; this class is its delivery half.
 """
@@ -21,7 +24,7 @@ import secrets
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -37,6 +40,7 @@ from edge_gate.audit.connection import (
     topics_for,
 )
 from edge_gate.audit.outbox import Outbox
+from edge_gate.audit.signing import EventSigner
 from edge_gate.config.mqtt import MqttConfig
 from edge_gate.errors import EdgeGateError
 from edge_gate.threads import ServiceThread
@@ -44,6 +48,7 @@ from edge_gate.threads import ServiceThread
 log = logging.getLogger(__name__)
 
 KEEPALIVE_S = 30
+HEALTH_AFTER_EVENTS_S = 1.0  # a new last event shows up in the health message this soon
 CONNACK_TIMEOUT_S = 10.0
 STOP_GRACE_S = 1.0
 
@@ -83,6 +88,16 @@ class _Session:
     control_mids: set[int] = field(default_factory=set)
 
 
+def _event_summary(payload: bytes) -> dict[str, str] | None:
+    """The type and time of an event, nothing else (no subject, reason or other fields)."""
+    try:
+        body = json.loads(payload)
+        kind, ts = body["type"], body["ts"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return {"type": kind, "ts": ts} if isinstance(kind, str) and isinstance(ts, str) else None
+
+
 def backoff_delay_s(attempt: int, min_s: float, max_s: float, rand01: float) -> float:
     """Exponential backoff with full jitter: uniform in [min_s, min(max_s, min_s·2^attempt)]."""
     ceiling = min(max_s, min_s * (2 ** min(attempt, 30)))
@@ -103,6 +118,7 @@ class Publisher(ServiceThread):
         backoff_max_s: float = 30.0,
         poll_interval_s: float = 0.5,
         health_interval_s: float = 30.0,
+        health_signer: EventSigner | None = None,
     ) -> None:
         self._cfg = cfg
         self._outbox = outbox
@@ -113,6 +129,9 @@ class Publisher(ServiceThread):
         self._backoff = (backoff_min_s, backoff_max_s)
         self._poll_interval_s = poll_interval_s
         self._health_interval_s = health_interval_s
+        self._health_signer = health_signer
+        self._health_source: Callable[[], Mapping[str, object]] | None = None
+        self._last_event: dict[str, str] | None = None
         super().__init__("audit-publisher")
         self._wake = threading.Event()
         self._online = threading.Event()
@@ -135,6 +154,10 @@ class Publisher(ServiceThread):
 
     def wait_online(self, timeout_s: float) -> bool:
         return self._online.wait(timeout_s)
+
+    def set_health_source(self, source: Callable[[], Mapping[str, object]]) -> None:
+        """Fields (small, nothing personal) added to every health message, e.g. camera state."""
+        self._health_source = source
 
     def stats(self) -> PublisherStats:
         with self._stats_lock:
@@ -278,6 +301,9 @@ class Publisher(ServiceThread):
                         break
                     session.inflight[info.mid] = row.seq
                     last_sent_seq = row.seq
+                if rows:
+                    self._last_event = _event_summary(rows[-1].payload) or self._last_event
+                    next_health = min(next_health, now + HEALTH_AFTER_EVENTS_S)
                 self._add("published", len(rows))
                 more = len(rows) == free
                 next_poll = now + self._poll_interval_s
@@ -299,20 +325,31 @@ class Publisher(ServiceThread):
                 )
                 return False
             if now >= next_health:
-                self._publish_health(client)
+                self._publish_health(client, session)
                 next_health = now + self._health_interval_s
         return delivered
 
-    def _publish_health(self, client: mqtt.Client) -> None:
+    def _publish_health(self, client: mqtt.Client, session: _Session) -> None:
         st = self.stats()
-        body = {
-            "ts_ms": time.time_ns() // 1_000_000,
-            "queued": self._outbox.count(),
-            "published": st.published,
-            "acked": st.acked,
-            "connects": st.connects,
-        }
-        client.publish(self._topics.health, json.dumps(body, sort_keys=True), qos=0, retain=True)
+        body: dict[str, Any] = {}
+        if self._health_source is not None:
+            try:
+                body.update(self._health_source())
+            except Exception as e:  # telemetry: a failing source costs its fields, not the link
+                log.warning("audit.health_source_failed", extra={"EG_ERROR": type(e).__name__})
+        body.update(
+            gateway=self._cfg.gateway_id,
+            ts_ms=time.time_ns() // 1_000_000,
+            queued=self._outbox.count(),
+            published=st.published,
+            acked=st.acked,
+            connects=st.connects,
+            last_event=self._last_event,
+        )
+        if self._health_signer is not None:
+            body = self._health_signer.sign(body)
+        payload = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        self._control(client, session, self._topics.health, payload, retain=True, qos=1)
 
     def _close(self, client: mqtt.Client, session: _Session) -> None:
         if session.connack is not None and not session.connack.is_failure and not session.closed:

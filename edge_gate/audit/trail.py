@@ -27,7 +27,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from edge_gate.audit.events import BuiltEvent, EventType, build_event, encode_event
@@ -67,6 +67,7 @@ class AuditTrail:
         clock_ms: Callable[[], int] = _wall_clock_ms,
         rand: Callable[[int], bytes] = secrets.token_bytes,
         publisher_options: PublisherOptions | None = None,
+        health_signer: EventSigner | None = None,
     ) -> None:
         self._cfg = cfg
         self._signer = signer
@@ -74,7 +75,11 @@ class AuditTrail:
         self._clock_ms = clock_ms
         self._rand = rand
         self._publisher = Publisher(
-            cfg, outbox, report_drops=self._report_drops, **(publisher_options or {})
+            cfg,
+            outbox,
+            report_drops=self._report_drops,
+            health_signer=health_signer,
+            **(publisher_options or {}),
         )
         self._lock = threading.Lock()
         self._emitted = 0
@@ -84,15 +89,26 @@ class AuditTrail:
 
     @classmethod
     def from_config(
-        cls, cfg: MqttConfig, *, publisher_options: PublisherOptions | None = None
+        cls,
+        cfg: MqttConfig,
+        *,
+        publisher_options: PublisherOptions | None = None,
+        health_signer: EventSigner | None = None,
     ) -> AuditTrail:
         """Load ``signing_key_file`` (credential ``audit.key``) and open ``outbox_file``.
 
+        ``health_signer`` (the gateway's fleet key) signs the retained health message.
         Raises SecretFileError / AuditError: a gateway without its audit key must not run.
         """
         signer = EventSigner(load_signing_key(cfg.signing_key_file))
         outbox = Outbox(cfg.outbox_file, cfg.outbox_max_events)
-        return cls(cfg, signer=signer, outbox=outbox, publisher_options=publisher_options)
+        return cls(
+            cfg,
+            signer=signer,
+            outbox=outbox,
+            publisher_options=publisher_options,
+            health_signer=health_signer,
+        )
 
     @property
     def outbox(self) -> Outbox:
@@ -197,6 +213,10 @@ class AuditTrail:
 
     def wait_online(self, timeout_s: float) -> bool:
         return self._publisher.wait_online(timeout_s)
+
+    def set_health_source(self, source: Callable[[], Mapping[str, object]]) -> None:
+        """Small state fields for the retained health message (camera, door; nothing personal)."""
+        self._publisher.set_health_source(source)
 
     def flush(self, timeout_s: float) -> bool:
         """Wait until every stored event is acknowledged; False on timeout."""

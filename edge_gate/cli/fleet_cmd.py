@@ -3,8 +3,9 @@
 Admin station: ``init`` (fleet signing key + state), ``add-gateway`` (a gateway and its public
 key join a door group), ``enroll``/``revoke`` (a person of the master gallery joins/leaves a
 group), ``publish`` (the changed groups go out as signed, encrypted bundles), ``status`` (what
-each gateway applied, its lag and whether it is online). Gateway: ``keygen`` (its X25519 key;
-prints the public half for ``add-gateway``) and ``follow`` (the sidecar that applies bundles to
+each gateway applied, its lag, whether it is online, its last event, camera and door state — from
+reports signed by the gateway's own key). Gateway: ``keygen`` (its X25519 and Ed25519 keys;
+prints the public halves for ``add-gateway``) and ``follow`` (the sidecar that applies bundles to
 the local gallery; the daemon reloads it by itself). No TensorFlow Lite or OpenCV is imported.
 """
 
@@ -67,42 +68,71 @@ def fleet_init(public_key_out: Path | None, as_json: bool, config_path: Path | N
 @json_option
 @config_option
 def fleet_keygen(as_json: bool, config_path: Path | None) -> None:
-    """Create this gateway's X25519 key (0600); print its public half for add-gateway."""
-    from edge_gate.fleet.keys import raw_public, write_new_gateway_key
+    """Create this gateway's keys (0600): X25519 (bundles are sealed to it) and Ed25519 (signs
+    its acknowledgements and health). Prints both public halves, as `fleet add-gateway` takes
+    them; a key that exists already is kept (so an older gateway gains its ack key)."""
+    from edge_gate.fleet.keys import (
+        load_ack_key,
+        load_gateway_key,
+        raw_public,
+        write_new_gateway_key,
+        write_new_signing_key,
+    )
 
     cfg = load_or_exit(config_path)
     with exit_on_errors("fleet keygen"):
-        if cfg.fleet.gateway_key_file.exists():
-            fail(f"{cfg.fleet.gateway_key_file}: exists already", command="fleet keygen")
-        pub = raw_public(write_new_gateway_key(cfg.fleet.gateway_key_file).public_key())
+        f = cfg.fleet
+        if f.gateway_key_file.exists() and f.ack_key_file.exists():
+            fail(
+                f"{f.gateway_key_file} and {f.ack_key_file}: exist already", command="fleet keygen"
+            )
+        enc = (
+            load_gateway_key(f.gateway_key_file)
+            if f.gateway_key_file.exists()
+            else write_new_gateway_key(f.gateway_key_file)
+        )
+        ack = (
+            load_ack_key(f.ack_key_file)
+            if f.ack_key_file.exists()
+            else write_new_signing_key(f.ack_key_file)
+        )
+        pub, ack_pub = raw_public(enc.public_key()), raw_public(ack.public_key())
     if as_json:
-        echo_json({"gateway": cfg.mqtt.gateway_id, "public_key": pub})
+        echo_json({"gateway": cfg.mqtt.gateway_id, "public_key": pub, "ack_key": ack_pub})
     else:
-        click.echo(pub)
+        click.echo(f"{pub} {ack_pub}")
 
 
 @fleet.command("add-gateway")
 @click.argument("group")
 @click.argument("gateway_id")
 @click.argument("public_key")
+@click.argument("ack_key", required=False)
 @config_option
 def fleet_add_gateway(
-    group: str, gateway_id: str, public_key: str, config_path: Path | None
+    group: str, gateway_id: str, public_key: str, ack_key: str | None, config_path: Path | None
 ) -> None:
-    """A gateway (and its public key from `fleet keygen`) joins a door group."""
+    """A gateway (and the public keys `fleet keygen` printed on it) joins a door group.
+
+    ACK_KEY registers the gateway's signing key: `fleet status` trusts only acknowledgements
+    and health messages it signed (without one they show as no_key)."""
     from edge_gate.config.fleet import FleetConfig
     from edge_gate.fleet.admin import Group, load_state, save_state
-    from edge_gate.fleet.keys import parse_gateway_public
+    from edge_gate.fleet.keys import parse_ack_public, parse_gateway_public
 
     cfg = load_or_exit(config_path)
     try:
         FleetConfig(groups=(group,))
         parse_gateway_public(public_key)
+        if ack_key is not None:
+            parse_ack_public(ack_key)
     except ValueError as e:
         fail(f"bad group name or public key: {str(e).splitlines()[0]}", command="fleet add-gateway")
     with exit_on_errors("fleet add-gateway"):
         state = load_state(cfg.fleet.state_file)
         state.groups.setdefault(group, Group()).gateways[gateway_id] = public_key.strip()
+        if ack_key is not None:
+            state.ack_keys[gateway_id] = ack_key.strip()
         save_state(cfg.fleet.state_file, state)
 
 
@@ -242,53 +272,37 @@ def _publish(cfg: EdgeGateConfig, groups: tuple[str, ...], *, force: bool, as_js
 @json_option
 @config_option
 def fleet_status(wait_s: float, as_json: bool, config_path: Path | None) -> None:
-    """Per gateway: applied version per group, lag behind the published one, online state."""
+    """Per gateway: applied version per group, lag, online state, last event, camera and door.
+
+    Acknowledgements and health messages are checked against the gateway's registered ack
+    key; one that is unsigned, forged or replayed is flagged and never counted as applied.
+    Exit 1 when a gateway is behind or a report is not trusted."""
     from edge_gate.fleet.admin import load_state
     from edge_gate.fleet.link import FleetLink
-    from edge_gate.fleet.publish import collect_status
+    from edge_gate.fleet.report import load_seen, save_seen, seen_path
+    from edge_gate.fleet.status import collect_reports, filters, format_row, status_rows, untrusted
 
     cfg = load_or_exit(config_path)
     topics = _topics(cfg)
     with exit_on_errors("fleet status"):
         state = load_state(cfg.fleet.state_file)
-        link = FleetLink(
-            cfg.mqtt,
-            role=ADMIN_ROLE,
-            subscriptions=(topics.all_applied, topics.all_followers, topics.all_status),
-        )
+        seen = load_seen(seen_path(cfg.fleet.state_file))
+        link = FleetLink(cfg.mqtt, role=ADMIN_ROLE, subscriptions=filters(topics))
         link.start()
         try:
             if not link.wait_ready(10.0):
                 fail(f"no connection to {cfg.mqtt.host}:{cfg.mqtt.port}", command="fleet status")
-            seen = collect_status(link, topics, wait_s)
+            reports = collect_reports(link, topics, wait_s)
         finally:
             link.stop()
-    behind = 0
-    for name, group in sorted(state.groups.items()):
-        for gw in sorted(group.gateways):
-            st = seen.get(gw)
-            applied = st.groups.get(name, {}) if st else {}
-            version = int(applied.get("version") or 0)
-            lag = group.published.version - version
-            behind += lag > 0
-            row = {
-                "group": name,
-                "gateway": gw,
-                "published": group.published.version,
-                "applied": version,
-                "lag": lag,
-                "applied_at": applied.get("applied_at"),
-                "follower": st.follower if st else None,
-                "daemon": st.daemon if st else None,
-            }
-            if as_json:
-                echo_json(row)
-            else:
-                click.echo(
-                    f"{name:12s} {gw:20s} v{version}/{group.published.version} lag {lag}  "
-                    f"follower {row['follower'] or '?'}  daemon {row['daemon'] or '?'}"
-                )
-    if behind:
+        rows = status_rows(state, reports, seen)
+        save_seen(seen_path(cfg.fleet.state_file), seen)
+    for row in rows:
+        if as_json:
+            echo_json(row)
+        else:
+            click.echo(format_row(row))
+    if any(row["lag"] > 0 or untrusted(row) for row in rows):
         raise SystemExit(1)
 
 
@@ -297,9 +311,10 @@ def fleet_status(wait_s: float, as_json: bool, config_path: Path | None) -> None
 @config_option
 def fleet_follow(run_for: float | None, config_path: Path | None) -> None:
     """Gateway sidecar: apply the bundles of the [fleet] groups to the local gallery."""
+    from edge_gate.audit.signing import EventSigner
     from edge_gate.audit.trail import AuditTrail
     from edge_gate.fleet.follower import Follower
-    from edge_gate.fleet.keys import load_fleet_public_key, load_gateway_key
+    from edge_gate.fleet.keys import load_ack_key, load_fleet_public_key, load_gateway_key
     from edge_gate.fleet.link import FleetLink, run_until
     from edge_gate.gallery.store import store_from_config
 
@@ -335,6 +350,7 @@ def fleet_follow(run_for: float | None, config_path: Path | None) -> None:
             applied_path=cfg.fleet.applied_file,
             emit=trail.emit,
             ack=lambda topic, body: link.publish_nowait(topic, body, retain=True),
+            signer=EventSigner(load_ack_key(cfg.fleet.ack_key_file)),
         )
         if run_for is not None:
             timer = threading.Timer(run_for, stop.set)

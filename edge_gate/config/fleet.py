@@ -10,6 +10,7 @@ from pydantic import Field, StringConstraints
 
 from edge_gate.config.base import NonEmptyPath, Section
 
+ACK_KEY_NAME = "fleet-ack.key"
 GroupName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 
 
@@ -25,7 +26,8 @@ class FleetConfig(Section):
     gateway_key_file: NonEmptyPath = Field(
         Path("/etc/edge-gate/credentials/fleet-gateway.key"),
         description="this gateway's X25519 key, mode 0600 (credential fleet-gateway.key; "
-        "`edge-gate fleet keygen` writes it and prints the public half for the admin)",
+        "`edge-gate fleet keygen` writes it, and the Ed25519 ack key fleet-ack.key beside it, "
+        "and prints both public halves for the admin)",
     )
     applied_file: NonEmptyPath = Field(
         Path("/var/lib/edge-gate/fleet-applied.json"),
@@ -46,3 +48,10 @@ class FleetConfig(Section):
     publish_timeout_s: float = Field(
         60.0, gt=0, le=3600, description="admin station: wait this long for the broker's PUBACKs"
     )
+
+    @property
+    def ack_key_file(self) -> Path:
+        """This gateway's Ed25519 key, mode 0600 (credential ``fleet-ack.key``), beside
+        ``gateway_key_file``: it signs the gateway's applied acknowledgements and health
+        messages; `edge-gate fleet keygen` writes it and prints its public half."""
+        return self.gateway_key_file.with_name(ACK_KEY_NAME)

@@ -5,7 +5,11 @@ State file (JSON, 0600, atomic; on the admin station only)::
     {"format": "edge-gate-fleet-admin", "groups": {"lobby": {
         "gateways": {"gw-1": "<base64 X25519 public key>"},
         "members": {"u_…": {"card": "04A1…" | null}},
-        "published": {"version": 3, "chunks": 2, "members": {"u_…": "<record fingerprint>"}}}}}
+        "published": {"version": 3, "chunks": 2, "members": {"u_…": "<record fingerprint>"}}}},
+     "ack_keys": {"gw-1": "<base64 Ed25519 public key>"}}
+
+``ack_keys`` are the gateways' own signing keys: ``fleet status`` trusts an acknowledgement or
+health message only when it verifies with the key registered here for that gateway.
 
 People come from the master gallery (a normal encrypted gallery, enrolled with ``edge-gate
 enroll`` on the admin station); a group lists who may pass its doors. :func:`plan_publish`
@@ -56,6 +60,7 @@ class Group:
 @dataclass
 class FleetState:
     groups: dict[str, Group] = field(default_factory=dict)
+    ack_keys: dict[str, str] = field(default_factory=dict)  # gateway id -> Ed25519 public key
 
     def group(self, name: str) -> Group:
         found = self.groups.get(name)
@@ -83,9 +88,10 @@ def load_state(path: Path) -> FleetState:
                     {str(k): str(v) for k, v in pub["members"].items()},
                 ),
             )
+        ack_keys = {str(k): str(v) for k, v in raw.get("ack_keys", {}).items()}
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise FleetStateError(f"{path}: damaged fleet state ({type(e).__name__})") from e
-    return FleetState(groups)
+    return FleetState(groups, ack_keys)
 
 
 def save_state(path: Path, state: FleetState) -> None:
@@ -103,6 +109,7 @@ def save_state(path: Path, state: FleetState) -> None:
             }
             for name, g in sorted(state.groups.items())
         },
+        "ack_keys": dict(sorted(state.ack_keys.items())),
     }
     atomic_write(path, json.dumps(data, indent=1).encode("utf-8"))
 

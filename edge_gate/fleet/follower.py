@@ -13,7 +13,6 @@ new gallery generation by itself (``service.gallery_poll_s``) and reloads withou
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -23,7 +22,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from edge_gate.audit.events import EventType
+from edge_gate.audit.events import EventType, encode_event
+from edge_gate.audit.signing import EventSigner
 from edge_gate.errors import EdgeGateError
 from edge_gate.fleet.admission import Admission, admit
 from edge_gate.fleet.applied import AppliedState, load_applied, save_applied
@@ -78,6 +78,7 @@ class Follower:
         applied_path: Path,
         emit: Emit,
         ack: Ack,
+        signer: EventSigner | None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.gateway_id = gateway_id
@@ -89,6 +90,7 @@ class Follower:
         self._applied_path = applied_path
         self._emit = emit
         self._ack = ack
+        self._signer = signer
         self._clock = clock
         self.state: AppliedState = load_applied(applied_path)
         self._buffers = {g: _GroupBuffer() for g in groups}
@@ -222,16 +224,20 @@ class Follower:
         return done
 
     def acknowledge(self) -> None:
-        """Publish what is applied, per group (retained, so ``fleet status`` sees it later)."""
-        body = {
+        """Publish what is applied, per group (retained, so ``fleet status`` sees it later),
+        signed with this gateway's ack key (:mod:`edge_gate.fleet.report`)."""
+        body: dict[str, object] = {
             "gateway": self.gateway_id,
+            "ts_ms": round(self._clock() * 1000),
             "groups": {
                 g: {"version": st.version, "applied_at": st.applied_at}
                 for g, st in sorted(self.state.groups.items())
                 if g in self._buffers
             },
         }
-        self._ack(self.topics.applied(self.gateway_id), json.dumps(body).encode("utf-8"))
+        if self._signer is not None:
+            body = self._signer.sign(body)
+        self._ack(self.topics.applied(self.gateway_id), encode_event(body))
 
     def _refuse(self, group: str, refused: Refused) -> Refused:
         log.warning(

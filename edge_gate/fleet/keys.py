@@ -1,9 +1,10 @@
-"""Key files of the fleet: the admin's Ed25519 signing key and each gateway's X25519 key.
+"""Key files of the fleet: the admin's Ed25519 signing key, each gateway's X25519 key (bundles
+are sealed to it) and each gateway's Ed25519 ack key (signs what it reports back).
 
 Private keys are PEM PKCS#8, written atomically with mode 0600 and read with the same strict
 checks as every secret (:func:`edge_gate.fsutil.read_secret`; systemd credentials
-``fleet-signing.key`` and ``fleet-gateway.key`` first). Public keys travel as base64 of the raw
-32 bytes (one line, easy to paste into ``fleet add-gateway``) or as PEM.
+``fleet-signing.key``, ``fleet-gateway.key`` and ``fleet-ack.key`` first). Public keys travel
+as base64 of the raw 32 bytes (one line, easy to paste into ``fleet add-gateway``) or as PEM.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from edge_gate.fsutil import atomic_write, read_secret
 
 SIGNING_CREDENTIAL = "fleet-signing.key"
 GATEWAY_CREDENTIAL = "fleet-gateway.key"
+ACK_CREDENTIAL = "fleet-ack.key"
 
 
 def _pem(key: Ed25519PrivateKey | X25519PrivateKey) -> bytes:
@@ -46,6 +48,16 @@ def write_new_signing_key(path: Path) -> Ed25519PrivateKey:
 
 def load_signing_key(path: Path) -> Ed25519PrivateKey:
     return parse_signing_key(read_secret(SIGNING_CREDENTIAL, path), str(path))
+
+
+def load_ack_key(path: Path) -> Ed25519PrivateKey:
+    """The gateway's own Ed25519 key for its acknowledgements and health messages."""
+    return parse_signing_key(read_secret(ACK_CREDENTIAL, path), str(path))
+
+
+def parse_ack_public(text: str) -> Ed25519PublicKey:
+    """A gateway's ack public key from its base64 text (``fleet keygen`` prints it)."""
+    return Ed25519PublicKey.from_public_bytes(_raw_32(text, "a gateway ack key"))
 
 
 def load_fleet_public_key(path: Path) -> Ed25519PublicKey:
@@ -79,10 +91,14 @@ def load_gateway_key(path: Path) -> X25519PrivateKey:
 
 def parse_gateway_public(text: str) -> X25519PublicKey:
     """A gateway's public key from its base64 text (``fleet keygen`` prints it)."""
+    return X25519PublicKey.from_public_bytes(_raw_32(text, "a gateway public key"))
+
+
+def _raw_32(text: str, what: str) -> bytes:
     try:
         raw = base64.b64decode(text.strip(), validate=True)
     except binascii.Error as e:
-        raise ValueError("a gateway public key is base64 of 32 bytes") from e
+        raise ValueError(f"{what} is base64 of 32 bytes") from e
     if len(raw) != 32:
-        raise ValueError("a gateway public key is base64 of 32 bytes")
-    return X25519PublicKey.from_public_bytes(raw)
+        raise ValueError(f"{what} is base64 of 32 bytes")
+    return raw

@@ -4,6 +4,19 @@ TLS, client certificate and credentials come from ``[mqtt]`` exactly as for the 
 (:func:`edge_gate.audit.connection.build_tls_context`); the broker's ACL decides what each
 identity may read and write (a gateway reads ``<prefix>/fleet/<its groups>/#`` and writes only
 ``<prefix>/<its id>/#``).
+
+Broker message limits: a chunk is ``fleet.chunk_kib`` (default 1024 KiB) of ciphertext plus 33
+bytes, the packet adds the topic and ~16 bytes; the bundle header grows ~150 bytes per gateway
+of the group; a delta is one message of up to 32 chunks. mosquitto takes everything by default
+(``message_size_limit 0``, no ``max_packet_size``; MQTT's own limit is 256 MiB). A broker limit
+must stay above the chunk size: mosquitto's ``max_packet_size`` (whole packet, announced to
+MQTT v5 clients in the CONNACK, a bigger packet disconnects the client) or the deprecated
+``message_size_limit`` (payload; refused with a failing PUBACK — which paho 2.2 cannot parse
+from mosquitto 2.0, so the link drops); EMQX's ``mqtt.max_packet_size`` is 1MB in its
+documented configuration (use ``chunk_kib = 960`` or raise it). :meth:`FleetLink.publish`
+checks the announced limit first, and raises :class:`~edge_gate.errors.AuditError` naming
+``fleet.chunk_kib`` on a failing PUBACK or when the link drops twice while one message is in
+flight: a bundle the gateways cannot receive is never reported as published.
 """
 
 from __future__ import annotations
@@ -27,6 +40,8 @@ from edge_gate.errors import AuditError
 log = logging.getLogger(__name__)
 
 Message = tuple[str, bytes]
+PUBLISH_OVERHEAD_BYTES = 16  # fixed header, topic length, packet id, properties length
+DROPS_PER_MESSAGE = 2  # disconnects while one message waits for its PUBACK: give up on it
 
 
 class FleetLink:
@@ -50,6 +65,10 @@ class FleetLink:
         self.connected = threading.Event()
         self._subscribed = threading.Event()
         self._pending_subs: set[int] = set()
+        self._refused: dict[int, str] = {}  # mid -> the reason of a failing PUBACK
+        self._max_packet: int | None = None  # the broker's Maximum Packet Size (MQTT v5)
+        self._disconnects = 0
+        self._stopping = False
         self._client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=f"edge-gate-{role}-{cfg.gateway_id}-{secrets.token_hex(3)}",
@@ -70,11 +89,14 @@ class FleetLink:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
+        self._client.on_publish = self._on_publish
 
     def _on_connect(self, client: mqtt.Client, u: object, f: object, rc: Any, p: object) -> None:
         if rc.is_failure:
             log.error("fleet.connect_refused", extra={"EG_REASON": str(rc)})
             return
+        limit = getattr(p, "MaximumPacketSize", None)
+        self._max_packet = limit if isinstance(limit, int) and limit > 0 else None
         self.connected.set()
         if self._online is not None:
             client.publish(self._online[0], self._online[1], qos=1, retain=True)
@@ -91,9 +113,15 @@ class FleetLink:
         if not self._pending_subs:
             self._subscribed.set()
 
+    def _on_publish(self, client: mqtt.Client, u: object, mid: int, rc: Any, p: object) -> None:
+        if rc.is_failure:  # e.g. over mosquitto's message_size_limit: PUBACK, but not delivered
+            self._refused[mid] = str(rc)
+
     def _on_disconnect(self, *args: object) -> None:
+        self._disconnects += 1
         self.connected.clear()
-        log.warning("fleet.disconnected")
+        if not self._stopping:
+            log.warning("fleet.disconnected")
 
     def _on_message(self, client: mqtt.Client, u: object, msg: mqtt.MQTTMessage) -> None:
         self.messages.put((msg.topic, bytes(msg.payload)))  # blocks: back-pressure on paho
@@ -110,21 +138,44 @@ class FleetLink:
         return self.connected.wait(timeout_s) and self._subscribed.wait(timeout_s)
 
     def publish(self, topic: str, payload: bytes, *, retain: bool, timeout_s: float) -> None:
-        """Publish QoS 1 and wait for the PUBACK; raise AuditError if it does not come."""
+        """Publish QoS 1 and wait for a successful PUBACK; raise AuditError if it does not come,
+        if the broker refuses the message, or if it is larger than the broker takes."""
+        size = len(payload) + len(topic.encode("utf-8")) + PUBLISH_OVERHEAD_BYTES
+        if self._max_packet is not None and size > self._max_packet:
+            raise AuditError(
+                f"{topic}: a {size}-byte packet exceeds the broker's maximum packet size "
+                f"({self._max_packet}); lower fleet.chunk_kib or raise the broker's limit"
+            )
+        drops_before = self._disconnects
         info = self._client.publish(topic, payload, qos=1, retain=retain)
         deadline = time.monotonic() + timeout_s
         while not info.is_published():
             if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_NO_CONN:
                 raise AuditError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
+            if self._disconnects - drops_before >= DROPS_PER_MESSAGE:
+                # mosquitto 2.0 answers a message over message_size_limit with a PUBACK that
+                # paho 2.2 cannot parse: the link drops and the resend drops it again
+                raise AuditError(
+                    f"the connection dropped {DROPS_PER_MESSAGE} times while {topic} "
+                    f"({len(payload)} bytes) was in flight: over the broker's message_size_limit "
+                    "or max_packet_size? lower fleet.chunk_kib or raise the limit"
+                )
             if time.monotonic() > deadline:
                 raise AuditError(f"no PUBACK for {topic} within {timeout_s} s")
             info.wait_for_publish(0.2)
+        reason = self._refused.pop(info.mid, None)
+        if reason is not None:
+            raise AuditError(
+                f"the broker refused {topic} ({len(payload)} bytes): {reason} — over its "
+                "message_size_limit? lower fleet.chunk_kib or raise the limit"
+            )
 
     def publish_nowait(self, topic: str, payload: bytes, *, retain: bool) -> None:
         self._client.publish(topic, payload, qos=1, retain=retain)
 
     def stop(self) -> None:
         """Disconnect; a clean disconnect sends no last will, so say ``offline`` first."""
+        self._stopping = True
         if self._will is not None and self.connected.is_set():
             info = self._client.publish(self._will[0], self._will[1], qos=1, retain=True)
             with contextlib.suppress(RuntimeError, ValueError):

@@ -1,4 +1,5 @@
-"""Put a planned version of a door group on the broker, and read back the gateways' answers.
+"""Put a planned version of a door group on the broker (``fleet status`` reads the answers:
+:mod:`edge_gate.fleet.status`).
 
 Order: the version is reserved in the state file first (a crash can never re-use a version
 number for other content); then the delta (online gateways apply it at once), the chunks of
@@ -8,8 +9,6 @@ bundle's header — all QoS 1, each waited for until the broker's PUBACK.
 
 from __future__ import annotations
 
-import json
-import queue
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,40 +60,3 @@ def publish_plan(
         delta_bytes,
         time.monotonic() - begun,
     )
-
-
-@dataclass
-class GatewayStatus:
-    gateway: str
-    groups: dict[str, dict[str, float | int | None]]
-    follower: str | None = None
-    daemon: str | None = None
-
-
-def collect_status(link: FleetLink, topics: FleetTopics, wait_s: float) -> dict[str, GatewayStatus]:
-    """Read the retained acknowledgements and online/offline states for ``wait_s`` seconds."""
-    out: dict[str, GatewayStatus] = {}
-    deadline = time.monotonic() + wait_s
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        try:
-            topic, payload = link.messages.get(timeout=min(left, 0.2))
-        except queue.Empty:
-            continue
-        gw = topics.gateway_of(topic)
-        if gw is None or not payload:
-            continue
-        entry = out.setdefault(gw, GatewayStatus(gw, {}))
-        if topic == topics.applied(gw):
-            try:
-                body = json.loads(payload)
-                entry.groups = {str(g): dict(v) for g, v in body["groups"].items()}
-            except (ValueError, KeyError, TypeError, AttributeError):
-                continue
-        elif topic == topics.follower(gw):
-            entry.follower = payload.decode("utf-8", errors="replace")[:16]
-        elif topic.endswith("/status"):
-            entry.daemon = payload.decode("utf-8", errors="replace")[:16]
-    return out

@@ -5,7 +5,9 @@
 * ``<prefix>/fleet/<group>/delta`` — a delta with its chunks inline, QoS 1, not retained (a
   gateway that missed it catches up from the retained full bundle);
 * ``<prefix>/<gateway>/fleet/applied`` — the gateway's acknowledgement, retained;
-* ``<prefix>/<gateway>/fleet/follower`` — ``online``/``offline`` (last will), retained.
+* ``<prefix>/<gateway>/fleet/follower`` — ``online``/``offline`` (last will), retained;
+* ``<prefix>/<gateway>/status`` and ``…/health`` — the daemon's (``online``/``offline``; the
+  signed health message with camera and door state and the last event), retained.
 """
 
 from __future__ import annotations
@@ -41,6 +43,12 @@ class FleetTopics:
     def follower(self, gateway: str) -> str:
         return f"{self._base}/{gateway}/fleet/follower"
 
+    def status(self, gateway: str) -> str:
+        return f"{self._base}/{gateway}/status"
+
+    def health(self, gateway: str) -> str:
+        return f"{self._base}/{gateway}/health"
+
     @property
     def all_applied(self) -> str:
         return f"{self._base}/+/fleet/applied"
@@ -52,6 +60,10 @@ class FleetTopics:
     @property
     def all_status(self) -> str:
         return f"{self._base}/+/status"
+
+    @property
+    def all_health(self) -> str:
+        return f"{self._base}/+/health"
 
     def gateway_of(self, topic: str) -> str | None:
         """The gateway id in ``<prefix>/<gateway>/…``."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from edge_gate.audit.connection import check_settings as check_mqtt_settings
+from edge_gate.audit.signing import EventSigner
 from edge_gate.audit.trail import AuditTrail
 from edge_gate.capture.frame import Frame
 from edge_gate.capture.latest import LatestFrame
@@ -30,7 +31,8 @@ from edge_gate.door.counter import CounterStore
 from edge_gate.door.keys import load_relay_key
 from edge_gate.door.transport import SerialChannel
 from edge_gate.door.worker import RelayWorker, ResultCallback
-from edge_gate.errors import RelayError
+from edge_gate.errors import RelayError, SecretFileError
+from edge_gate.fleet.keys import load_ack_key
 from edge_gate.gallery.gates import DOOR_LIMITS
 from edge_gate.liveness.estimator import LivenessEstimator
 from edge_gate.osdp.door import OsdpDoor
@@ -96,8 +98,19 @@ class Composer(Protocol):
 
 
 def open_audit(cfg: EdgeGateConfig) -> AuditTrail:
-    """The audit trail, started (its outbox keeps events while the broker is away)."""
-    audit = AuditTrail.from_config(cfg.mqtt)
+    """The audit trail, started (its outbox keeps events while the broker is away).
+
+    A gateway that follows the fleet signs its health message with its fleet ack key, so
+    ``fleet status`` on the admin station can trust the camera and door state it reads.
+    Without that key the door still runs (health is telemetry); status shows it untrusted.
+    """
+    signer = None
+    if cfg.fleet.groups:
+        try:
+            signer = EventSigner(load_ack_key(cfg.fleet.ack_key_file))
+        except SecretFileError as e:
+            log.error("fleet.ack_key_unavailable", extra={"EG_REASON": str(e)})
+    audit = AuditTrail.from_config(cfg.mqtt, health_signer=signer)
     audit.start()
     return audit
 

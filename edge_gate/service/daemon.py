@@ -90,6 +90,9 @@ class Daemon:
             raise
         self.parts = parts
         self._gallery_stamp = parts.gallery_stamp
+        set_health_source = getattr(audit.inner, "set_health_source", None)
+        if callable(set_health_source):
+            set_health_source(self.health_fields)
         parts.door.start()
         parts.camera.start()
         parts.pipeline.start()
@@ -120,6 +123,17 @@ class Daemon:
             log.error("metrics.bind_failed", extra={"EG_PORT": port, "EG_REASON": e.strerror})
             return
         self.metrics.start()
+
+    def health_fields(self) -> dict[str, object]:
+        """Camera and door state for the retained health message (nothing personal)."""
+        parts = self._require()
+        cam = parts.camera.status()
+        return {
+            "camera": cam.state.value,
+            "camera_fps": round(cam.fps, 1),
+            "door": "up" if parts.door.alive else "down",
+            "people": parts.matcher.people,
+        }
 
     def metrics_text(self) -> str:
         return daemon_metrics(self.cfg, self._require(), self.decisions, self.audit)
