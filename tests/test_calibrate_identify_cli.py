@@ -135,13 +135,14 @@ def test_identify_reason_per_face(twins: dict[str, Any]) -> None:
     faces = [line["faces"][0] for line in _json_lines(r.output)]
     assert all("reason" in f for f in faces)
     match, ambiguous, stranger, blurry = faces
+    threshold = load_config(Path(twins["conf"])).gallery.threshold
     assert (match["decision"], match["reason"]) == ("match", None)
     assert (ambiguous["decision"], ambiguous["reason"]) == ("unknown", "ambiguous")
-    assert ambiguous["score"] >= 0.65
+    assert ambiguous["score"] >= threshold
     assert ambiguous["margin"] < 0.05
     assert ambiguous["user_id"] is None
     assert (stranger["decision"], stranger["reason"]) == ("unknown", "below_threshold")
-    assert stranger["score"] < 0.65
+    assert stranger["score"] < threshold
     assert (blurry["decision"], blurry["reason"]) == ("rejected_quality", "blurry")
     assert "sharp" in blurry["detail"]
 

@@ -120,7 +120,8 @@ def _config(tmp_path: Path, **vision: object) -> EdgeGateConfig:
     if not key.exists():
         write_keyring(key, KeyRing((new_key(),)))
     return EdgeGateConfig(
-        gallery=GalleryConfig(db_file=tmp_path / "gallery.db", key_file=key),
+        # unequal weights have no calibrated default threshold: this test names one
+        gallery=GalleryConfig(db_file=tmp_path / "gallery.db", key_file=key, threshold=0.6),
         vision=VisionConfig(min_face_px=20, **vision),
     )
 

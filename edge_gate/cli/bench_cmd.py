@@ -38,7 +38,10 @@ from edge_gate.errors import EdgeGateError
     help="video frames per run",
 )
 @click.option(
-    "--eval", "evaluate", is_flag=True, help="also evaluate every embedder on ORL + johns (slow)"
+    "--eval",
+    "evaluate",
+    is_flag=True,
+    help="also evaluate each embedder on ORL + johns and each set held out by person (slow)",
 )
 @click.option(
     "--min-face-px",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
@@ -23,6 +23,7 @@ from edge_gate.config.osdp import OsdpCpConfig, OsdpPdConfig
 from edge_gate.config.policy import PolicyConfig
 from edge_gate.config.relay import RelayConfig
 from edge_gate.config.service import ServiceConfig
+from edge_gate.config.thresholds import calibrated_threshold
 from edge_gate.config.vision import VisionConfig
 from edge_gate.errors import ConfigError
 
@@ -71,6 +72,36 @@ class EdgeGateConfig(Section):
         default_factory=FleetConfig, description="gallery bundles of door groups"
     )
     service: ServiceConfig = Field(default_factory=ServiceConfig, description="lifecycle")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_threshold(cls, data: Any) -> Any:
+        """``gallery.threshold`` left out: the calibrated default of the embedder set in use."""
+        if not isinstance(data, dict):
+            return data
+        vision, gallery = data.get("vision", {}), data.get("gallery", {})
+        if isinstance(gallery, GalleryConfig):
+            if "threshold" in gallery.model_fields_set:
+                return data
+        elif not isinstance(gallery, dict) or "threshold" in gallery:
+            return data
+        try:
+            v = vision if isinstance(vision, VisionConfig) else VisionConfig.model_validate(vision)
+        except ValidationError:
+            return data  # reported by the field's own validation
+        threshold = calibrated_threshold(v.embedder_set, v.embedder_weights)
+        if threshold is None:
+            raise ValueError(
+                f"gallery.threshold: no calibrated default for vision embedders "
+                f"{list(v.embedder_set)}"
+                + (" with unequal embedder_weights" if v.embedder_weights else "")
+                + "; set [gallery] threshold (measure it with `edge-gate calibrate`)"
+            )
+        if isinstance(gallery, GalleryConfig):
+            gallery = gallery.model_copy(update={"threshold": threshold})
+        else:
+            gallery = {**gallery, "threshold": threshold}
+        return {**data, "gallery": gallery}
 
     @model_validator(mode="after")
     def _one_door_path(self) -> Self:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
+from edge_gate.config.thresholds import calibrated_threshold
 from edge_gate.errors import GalleryError, GalleryTamperedError
 from edge_gate.gallery.crypto import GalleryCipher, RecordAuthError, SealedRecord, decode_manifest
 from edge_gate.gallery.generation import GenerationMark
@@ -88,10 +89,13 @@ def require_same_embedders(enrolled: str | None, configured: str) -> None:
     otherwise (a silent miss would lock everyone out without saying why)."""
     if enrolled is None or enrolled == configured:
         return
+    names = list(fusion.split_set_id(enrolled))
+    threshold = calibrated_threshold(names)
+    hint = f" and gallery.threshold = {threshold}" if threshold is not None else ""
     raise GalleryError(
         f"the gallery was enrolled with embedder set {enrolled!r} but the pipeline embeds "
-        f"with {configured!r}: its templates cannot be compared; set vision.embedders back "
-        f"to {list(fusion.split_set_id(enrolled))} or re-enroll everyone"
+        f"with {configured!r}: its templates cannot be compared; set vision.embedders = "
+        f"{names}{hint} (its calibrated default) to keep it, or re-enroll everyone"
     )
 
 

@@ -51,7 +51,11 @@ def _vision_section(ctx: BenchContext) -> dict[str, Any]:
     pipe = FacePipeline.from_config(ctx.vision)
     result = run_vision_bench(pipe, ctx.cache, frames=ctx.frames)
     if ctx.evaluate:
+        from edge_gate_dev.vision import heldout
+
         result["embedders"] = _evaluate_embedders(ctx)
+        # held out by person: each embedder and the fused sets, at the shipped thresholds
+        result["heldout"] = heldout.run(ctx.cache)
         result["load_after"] = machine_load()
     return result
 
