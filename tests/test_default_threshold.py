@@ -15,10 +15,10 @@ from edge_gate.errors import GalleryError
 from edge_gate.gallery.loaded import require_same_embedders
 
 
-def test_default_config_is_the_fusion_at_its_calibrated_threshold() -> None:
+def test_default_config_is_mobilefacenet_at_its_calibrated_threshold() -> None:
     cfg = EdgeGateConfig()
-    assert cfg.vision.embedder_set == ("mobilefacenet", "dlib-resnet")
-    assert cfg.gallery.threshold == 0.789
+    assert cfg.vision.embedder_set == ("mobilefacenet",)
+    assert cfg.gallery.threshold == 0.647
     assert GalleryConfig().threshold == cfg.gallery.threshold  # the section alone agrees
 
 
@@ -84,7 +84,7 @@ def test_table_is_keyed_by_sorted_families() -> None:
 
 
 def test_a_set_mismatch_says_how_to_keep_the_old_gallery() -> None:
-    """An existing mobilefacenet gallery under the new fused default: a clear way back."""
+    """A mobilefacenet gallery under a fused config: a clear way back."""
     with pytest.raises(GalleryError) as err:
         require_same_embedders("mobilefacenet-fp32", "mobilefacenet-fp32+dlib-resnet-fp16")
     msg = str(err.value)

@@ -32,7 +32,7 @@ def test_registry_finds_one_module_per_family() -> None:
 
 
 def test_embedder_set_config() -> None:
-    assert VisionConfig().embedder_set == ("mobilefacenet", "dlib-resnet")  # the fused default
+    assert VisionConfig().embedder_set == ("mobilefacenet",)
     assert VisionConfig(embedder="mobilefacenet").embedder_set == ("mobilefacenet",)
     assert VisionConfig(embedder="facenet").embedder_set == ("facenet",)
     both = VisionConfig(embedders=["mobilefacenet", "facenet"], embedder_weights=[2, 1])

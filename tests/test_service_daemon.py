@@ -32,7 +32,6 @@ from edge_gate.service.pipeline_thread import Heartbeat, PipelineThread
 from edge_gate.service.ports import EventSink
 from edge_gate.service.snapshots import SnapshotWriter
 from edge_gate.threads import ServiceThread
-from edge_gate.vision import fusion
 
 EDGE_GATE = str(Path(sys.executable).parent / "edge-gate")
 
@@ -326,14 +325,10 @@ def test_ready_within_2s_with_10k_people(tmp_path: Path) -> None:
     config.write_text(text)
     cfg = load_config(config)
     rng = np.random.default_rng(1)
-    # the default embedder set (mobilefacenet + dlib-resnet fused): 192 + 128 wide templates
-    dims = (192, 128)
     people = [
-        (f"person {i}", rng.standard_normal((3, sum(dims))).astype(np.float32))
-        for i in range(10_000)
+        (f"person {i}", rng.standard_normal((3, 192)).astype(np.float32)) for i in range(10_000)
     ]
-    set_id = fusion.set_id(("mobilefacenet-fp32", "dlib-resnet-fp16"))
-    store_from_config(cfg.gallery).enroll_many(people, set_id, dims=dims)
+    store_from_config(cfg.gallery).enroll_many(people, "mobilefacenet-fp32")
     pty = PtyPair(tmp_path / "gw", tmp_path / "dev")
     relay = RelaySim(tmp_path / "dev", tmp_path / "site" / "relay.key", tmp_path / "sim.state")
     notify = NotifyListener(tmp_path / "notify.sock")

@@ -23,12 +23,12 @@ class GalleryConfig(Section):
         "Put it on storage that cannot be rolled back together with the database",
     )
     threshold: float = Field(
-        0.789,
+        0.647,
         ge=-1,
         le=1,
         description="similarity needed to call a face a match. Left out, it is the calibrated "
-        "default of the configured embedder set (0.789 for the default mobilefacenet + "
-        "dlib-resnet fusion, 0.647 for mobilefacenet alone: held-out FAR 1e-5, see "
+        "default of the configured embedder set (0.647 for the default mobilefacenet, 0.789 "
+        "for mobilefacenet + dlib-resnet fused: held-out FAR 1e-5, see "
         "edge_gate.config.thresholds); a set without one must name it. `edge-gate calibrate` "
         "measures it for your own population",
     )
