@@ -69,6 +69,8 @@ class EventType(enum.StrEnum):
     FLEET_APPLIED = "fleet.applied"
     FLEET_REFUSED = "fleet.refused"
     GALLERY_CREDENTIAL_CHANGED = "gallery.credential_changed"
+    OSDP_OFFLINE = "osdp.offline"  # the OSDP reader's link or Secure Channel went down
+    OSDP_ONLINE = "osdp.online"  # it is back with a Secure Channel
     TEST = "test"
 
 
@@ -88,6 +90,8 @@ SECURITY_TYPES: frozenset[EventType] = frozenset(
         EventType.FLEET_APPLIED,
         EventType.FLEET_REFUSED,
         EventType.GALLERY_CREDENTIAL_CHANGED,
+        EventType.OSDP_OFFLINE,
+        EventType.OSDP_ONLINE,
     }
 )
 

@@ -82,6 +82,9 @@ class PolicyConfig(Section):
     second_factor_timeout_s: float = Field(
         10.0, gt=0, le=120, description="the second factor must follow the first within this"
     )
+    pin_timeout_s: float = Field(
+        4.0, gt=0, le=30, description="face_and_pin: keys end a PIN at '#' or after this pause"
+    )
     unlock_expiry_s: float = Field(
         1.0, gt=0, le=10, description="an unlock not sent to the relay within this is dropped"
     )
@@ -108,3 +111,7 @@ class PolicyConfig(Section):
 
     def mode_windows(self) -> tuple[ModeWindow, ...]:
         return tuple(w.window() for w in self.schedule)
+
+    def modes(self) -> frozenset[str]:
+        """Every mode the door may be in (the default and each window's)."""
+        return frozenset({self.mode, *(w.mode for w in self.schedule)})

@@ -107,6 +107,7 @@ class TemplateMatrix:
         )
         counts = [len(b) for b in blocks]
         self.owner: IntArray = np.repeat(np.arange(len(blocks), dtype=np.int64), counts)
+        self._index = {u: i for i, u in enumerate(self.user_ids)}
 
     @property
     def n_people(self) -> int:
@@ -140,6 +141,17 @@ class TemplateMatrix:
             np.dot(self.matrix[lo:hi], unit, out=per_template[lo:hi])
         per_identity: FloatArray = np.maximum.reduceat(per_template, self._starts)
         return per_identity
+
+    def identity_score(self, probe: FloatArray, user_id: str) -> float:
+        """1:1: cosine similarity of ``probe`` to ``user_id`` (best of their templates);
+        :data:`NO_SCORE` for someone not in this gallery."""
+        index = self._index.get(user_id)
+        if index is None:
+            return NO_SCORE
+        if probe.shape != (self.dim,):
+            raise ValueError(f"probe must have shape ({self.dim},), got {probe.shape}")
+        unit = self.weigh(l2_normalise(probe[None, :])[0])
+        return float(np.max(self.templates_of(index) @ unit))
 
     def templates_of(self, index: int) -> FloatArray:
         start = int(self._starts[index])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ from edge_gate.errors import ConfigError, GalleryError
 from edge_gate.gallery.loaded import LoadedGallery
 from edge_gate.gallery.matching import MatchResult, TemplateMatrix, match
 from edge_gate.gallery.store import default_generation_path, store_from_config
+from edge_gate.service.second_factor import Credentials, NoCredentials
 from edge_gate.vision.fusion import block_scale, normalise_weights
 
 log = logging.getLogger(__name__)
@@ -22,15 +23,20 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class GalleryMatcher:
-    """The loaded gallery as the decision path sees it: an open-set 1:N matcher."""
+    """The loaded gallery as the decision path sees it: an open-set 1:N matcher, the 1:1
+    score against one person (a card's holder), and who holds which card or PIN."""
 
     matrix: TemplateMatrix
     threshold: float
     margin: float
     people: int
+    credentials: Credentials = field(default_factory=NoCredentials)
 
     def match(self, embedding: npt.NDArray[np.float32]) -> MatchResult:
         return match(self.matrix, embedding, self.threshold, self.margin)
+
+    def score_user(self, embedding: npt.NDArray[np.float32], user_id: str) -> float:
+        return self.matrix.identity_score(embedding, user_id)
 
 
 GalleryStamp = tuple[tuple[int, int, int] | None, ...]

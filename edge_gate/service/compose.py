@@ -12,8 +12,11 @@ parts with its own ``Composer``.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -25,20 +28,21 @@ from edge_gate.capture.latest import LatestFrame
 from edge_gate.capture.thread import CaptureThread
 from edge_gate.config import EdgeGateConfig
 from edge_gate.config.osdp import CP_CREDENTIAL
+from edge_gate.decision.factors import DoorMode, FactorParams
 from edge_gate.decision.policy import DecisionPolicy, PolicyParams
 from edge_gate.door.client import RelayClient
 from edge_gate.door.counter import CounterStore
 from edge_gate.door.keys import load_relay_key
 from edge_gate.door.transport import SerialChannel
 from edge_gate.door.worker import RelayWorker, ResultCallback
-from edge_gate.errors import RelayError, SecretFileError
+from edge_gate.errors import ConfigError, RelayError, SecretFileError
 from edge_gate.fleet.keys import load_ack_key
 from edge_gate.gallery.gates import DOOR_LIMITS
 from edge_gate.liveness.estimator import LivenessEstimator
 from edge_gate.osdp.door import OsdpDoor
 from edge_gate.osdp.keys import load_scbk
 from edge_gate.osdp.link import SerialLink
-from edge_gate.osdp.messages import LinkState, ReaderEvent
+from edge_gate.osdp.messages import CardRead, KeypadEntry, LinkState, ReaderEvent
 from edge_gate.osdp.panel import OsdpPanel, PdSpec
 from edge_gate.service.components import GalleryMatcher, gallery_stamp, load_gallery, nobody
 from edge_gate.service.door_actions import DoorActions
@@ -46,6 +50,7 @@ from edge_gate.service.frame_processor import FrameProcessor
 from edge_gate.service.notify import Notifier
 from edge_gate.service.pipeline_thread import PipelineThread
 from edge_gate.service.ports import CameraFeed, DecisionLoop, DoorActuator, EventSink
+from edge_gate.service.second_factor import ReaderInbox, SecondFactorStage
 from edge_gate.service.snapshots import SnapshotWriter
 from edge_gate.threads import Heartbeat
 from edge_gate.tracking.tracker import Tracker
@@ -129,14 +134,51 @@ def policy_params(cfg: EdgeGateConfig) -> PolicyParams:
     )
 
 
+def factor_params(cfg: EdgeGateConfig) -> FactorParams:
+    p = cfg.policy
+    return FactorParams(
+        mode=DoorMode(p.mode),
+        card_threshold=p.card_threshold,
+        k_frames=p.k_frames,
+        n_frames=p.n_frames,
+        timeout_s=p.second_factor_timeout_s,
+        require_live=cfg.liveness.enabled,
+    )
+
+
+CARD_HASH_LABEL = b"edge-gate card hash v1"
+
+
+def card_hash_key(scbk: bytes) -> bytes:
+    """The key of the card hashes in events, derived from the reader's SCBK (one-way: the
+    hash key reveals nothing of the SCBK; the same reader gives the same hashes)."""
+    return hmac.new(scbk, CARD_HASH_LABEL, hashlib.sha256).digest()
+
+
 def build_processor(
-    cfg: EdgeGateConfig, pipe: FacePipeline, matcher: GalleryMatcher
+    cfg: EdgeGateConfig,
+    pipe: FacePipeline,
+    matcher: GalleryMatcher,
+    factors: SecondFactorStage | None = None,
 ) -> FrameProcessor:
     """The per-frame decision path of a door (also what the pipeline benchmark measures)."""
     liveness = LivenessEstimator.from_config(cfg.liveness) if cfg.liveness.enabled else None
     policy = DecisionPolicy(policy_params(cfg))
     return FrameProcessor(
-        pipe, Tracker(), liveness, matcher, policy, DOOR_LIMITS, cfg.policy.max_faces
+        pipe, Tracker(), liveness, matcher, policy, DOOR_LIMITS, cfg.policy.max_faces, factors
+    )
+
+
+def build_factors(
+    cfg: EdgeGateConfig, matcher: GalleryMatcher, inbox: ReaderInbox, scbk: bytes
+) -> SecondFactorStage:
+    """The door mode of ``[policy]`` (and its weekly schedule) on the reader's inputs."""
+    return SecondFactorStage(
+        factor_params(cfg),
+        inbox,
+        matcher.credentials,
+        hash_key=card_hash_key(scbk),
+        schedule=cfg.policy.mode_windows(),
     )
 
 
@@ -157,11 +199,15 @@ def open_relay(
 
 
 def open_osdp_door(
-    cfg: EdgeGateConfig, on_result: ResultCallback, stop: threading.Event
+    cfg: EdgeGateConfig,
+    actions: DoorActions,
+    inbox: ReaderInbox,
+    stop: threading.Event,
+    key: bytes,
 ) -> OsdpDoor:
-    """``[osdp_cp]``: the strike on a PD output; pulses only under Secure Channel, after ACK."""
+    """``[osdp_cp]``: the strike on a PD output; pulses only under Secure Channel, after ACK.
+    Card reads and keys go to ``inbox`` (the door mode), link changes to ``actions``."""
     c = cfg.osdp_cp
-    key = load_scbk(CP_CREDENTIAL, c.scbk_file)
 
     def reader_event(ev: ReaderEvent) -> None:
         if isinstance(ev, LinkState):
@@ -169,6 +215,9 @@ def open_osdp_door(
                 "osdp.link",
                 extra={"EG_OSDP_ADDRESS": ev.address, "EG_STATUS": _link_text(ev)},
             )
+            actions.on_reader_link(ev)
+        elif isinstance(ev, CardRead | KeypadEntry):
+            inbox.put(ev, time.monotonic())
 
     panel = OsdpPanel(
         [PdSpec(c.address, SerialLink(c.port, c.baudrate), key)],
@@ -182,7 +231,7 @@ def open_osdp_door(
         output_no=c.output_no,
         pulse_ms=c.pulse_ms,
         reply_timeout_s=c.reply_timeout_s,
-        on_result=on_result,
+        on_result=actions.on_unlocked,
         stop=stop,
     )
 
@@ -211,10 +260,18 @@ def build_door(
     matcher = gallery.load()
     actions = DoorActions(cfg, events, notifier, snapshots=snapshots)
     door: DoorActuator
+    factors: SecondFactorStage | None = None
     if cfg.osdp_cp.enabled:
         notifier.status("starting: OSDP control panel")
-        door = open_osdp_door(cfg, actions.on_unlocked, stop)
+        scbk = load_scbk(CP_CREDENTIAL, cfg.osdp_cp.scbk_file)
+        inbox = ReaderInbox(cfg.policy.pin_timeout_s)
+        factors = build_factors(cfg, matcher, inbox, scbk)
+        door = open_osdp_door(cfg, actions, inbox, stop, scbk)
     else:
+        if cfg.policy.modes() != {"face"}:
+            raise ConfigError(
+                "policy.mode: cards and PINs come from an OSDP reader; enable [osdp_cp]"
+            )
         notifier.status("starting: relay handshake")
         door = open_relay(cfg, actions.on_unlocked, stop)
     actions.connect(door)
@@ -228,8 +285,9 @@ def build_door(
     )
     pipeline = PipelineThread(
         slot,
-        build_processor(cfg, pipe, matcher),
+        build_processor(cfg, pipe, matcher, factors),
         on_decision=actions.on_decision,
+        on_factor=actions.on_factor,
         on_error=actions.on_pipeline_error,
         stop=stop,
         max_fps=cfg.policy.max_fps,

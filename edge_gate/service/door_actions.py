@@ -19,9 +19,11 @@ from edge_gate.config import EdgeGateConfig
 from edge_gate.decision.policy import Deny, DenyReason, Grant, Outcome, relay_reason
 from edge_gate.door.client import UnlockOutcome
 from edge_gate.door.worker import UnlockCommand
+from edge_gate.osdp.messages import LinkState
 from edge_gate.service.frame_processor import FrameResult
 from edge_gate.service.notify import Notifier
 from edge_gate.service.ports import DoorActuator, EventSink, EventValue
+from edge_gate.service.second_factor import FactorOutcome
 from edge_gate.service.snapshots import SnapshotWriter
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 class _Waiting:
     grant: Grant
     queued_s: float
+    detail: str | None
 
 
 class DoorActions:
@@ -84,6 +87,17 @@ class DoorActions:
             if self.snapshots is not None:
                 self._snapshot(self.snapshots, frame, result, d)
 
+    def on_factor(self, f: FactorOutcome) -> None:
+        """An outcome of the door mode (a card, a PIN, a 1:1 check, a timeout): no snapshot;
+        the event's detail names the factors and the card's keyed hash, never its number."""
+        match f.outcome:
+            case Deny():
+                self._denied(f.outcome, f.detail())
+            case Grant():
+                self._granted(f.outcome, f.detail())
+            case _:
+                assert_never(f.outcome)
+
     def on_pipeline_error(self, e: Exception) -> None:
         self.emit(EventType.ACCESS_DENIED, reason=DenyReason.ERROR.value, detail=type(e).__name__)
 
@@ -95,7 +109,7 @@ class DoorActions:
         except Exception as e:  # nothing about a picture may touch the door
             log.warning("snapshot.write_failed", extra={"EG_REASON": type(e).__name__})
 
-    def _denied(self, d: Deny) -> None:
+    def _denied(self, d: Deny, detail: str | None = None) -> None:
         not_live = d.reason is DenyReason.NOT_LIVE
         self.emit(
             EventType.LIVENESS_FAILED if not_live else EventType.ACCESS_DENIED,
@@ -104,18 +118,19 @@ class DoorActions:
             liveness=d.liveness_score,
             frames=d.frames,
             latency_ms=round(d.latency_s * 1000),
+            detail=detail,
         )
         log.info(
             "access.denied", extra={"EG_REASON": d.reason.value, "EG_SCORE": round(d.score, 3)}
         )
 
-    def _granted(self, d: Grant) -> None:
+    def _granted(self, d: Grant, detail: str | None = None) -> None:
         if self._door is None:
             raise RuntimeError("no door connected")  # a programming error: fail secure
         with self._lock:
             self._seq += 1
             tag = f"d{self._seq}"
-            self._waiting[tag] = _Waiting(d, time.monotonic())
+            self._waiting[tag] = _Waiting(d, time.monotonic(), detail)
         deadline_s = time.monotonic() + self._cfg.policy.unlock_expiry_s
         if not self._door.submit(UnlockCommand(self._cfg.relay.pulse_ms, deadline_s, tag)):
             with self._lock:
@@ -125,6 +140,7 @@ class DoorActions:
                 subject=d.user_id,
                 reason=DenyReason.RELAY_BUSY.value,
                 score=d.score,
+                detail=detail,
             )
 
     # -- the relay worker thread ---------------------------------------------------------------
@@ -143,12 +159,13 @@ class DoorActions:
             self.emit(
                 EventType.ACCESS_GRANTED,
                 subject=d.user_id,
-                reason="match",
+                reason="match" if d.via == "face" else d.via,
                 score=d.score,
                 margin=d.margin,
                 liveness=d.liveness_score,
                 frames=d.frames,
                 latency_ms=latency_ms,
+                detail=waiting.detail,
             )
             log.info(
                 "access.granted",
@@ -159,8 +176,29 @@ class DoorActions:
         self.emit(
             EventType.RELAY_ERROR, reason=outcome.reason, latency_ms=round(outcome.latency_ms)
         )
-        self.emit(EventType.ACCESS_DENIED, subject=d.user_id, reason=reason.value, score=d.score)
+        self.emit(
+            EventType.ACCESS_DENIED,
+            subject=d.user_id,
+            reason=reason.value,
+            score=d.score,
+            detail=waiting.detail,
+        )
         log.warning("access.denied", extra={"EG_REASON": reason.value, "EG_RELAY": outcome.reason})
+
+    # -- the OSDP panel thread -----------------------------------------------------------------
+
+    def on_reader_link(self, state: LinkState) -> None:
+        """The reader's link changed: ``osdp.online`` only with a Secure Channel; anything less
+        is ``osdp.offline`` (the panel sends no osdp_OUT then: the door stays locked)."""
+        if state.online and state.secure:
+            self.emit(EventType.OSDP_ONLINE, reason="secure", detail=f"pd {state.address}")
+            self._notifier.status("OSDP reader online (secure channel)")
+            log.info("osdp.online", extra={"EG_OSDP_ADDRESS": state.address})
+            return
+        reason = "no_secure_channel" if state.online else "link_down"
+        self.emit(EventType.OSDP_OFFLINE, reason=reason, detail=f"pd {state.address}")
+        self._notifier.status(f"OSDP reader offline: {reason}; door locked")
+        log.warning("osdp.offline", extra={"EG_OSDP_ADDRESS": state.address, "EG_REASON": reason})
 
     # -- the capture thread --------------------------------------------------------------------
 

@@ -1,5 +1,10 @@
 """One frame through the decision path: detect → gate → embed → track → liveness → match → policy.
 
+With a second factor (:class:`~edge_gate.service.second_factor.SecondFactorStage`) the face
+policy's outcome goes through the door mode, and while a card names a person
+(``face_and_card``) the first usable face of each frame is also scored 1:1 against that
+person's templates. :meth:`FrameProcessor.idle` runs the stage on a loop turn without a frame.
+
 The processor owns no threads and no clocks: the pipeline thread calls :meth:`process` with a
 frame and its monotonic timestamp. Its collaborators are passed in (protocols below), so the
 whole decision path runs in tests with the real models or with fakes.
@@ -15,6 +20,7 @@ from typing import Protocol, assert_never
 import numpy as np
 import numpy.typing as npt
 
+from edge_gate.decision.factors import FaceCheck
 from edge_gate.decision.policy import (
     Decision,
     DecisionPolicy,
@@ -23,8 +29,10 @@ from edge_gate.decision.policy import (
     Observation,
     Outcome,
     Pending,
+    PendingReason,
 )
 from edge_gate.gallery.gates import GateLimits, check_face
+from edge_gate.service.second_factor import Credentials, FactorOutcome, SecondFactorStage
 from edge_gate.vision.types import Detection, Face
 
 log = logging.getLogger(__name__)
@@ -87,6 +95,11 @@ class MatchLike(Protocol):
 class Matcher(Protocol):
     def match(self, embedding: Vector) -> MatchLike: ...
 
+    def score_user(self, embedding: Vector, user_id: str) -> float: ...
+
+    @property
+    def credentials(self) -> Credentials: ...
+
 
 @dataclass(frozen=True)
 class FrameResult:
@@ -95,6 +108,7 @@ class FrameResult:
     faces: int
     decisions: tuple[Outcome, ...]  # grants and denials; waiting tracks give none
     annotations: tuple[tuple[Face, int, str], ...]  # face, track id, short label
+    factor_decisions: tuple[FactorOutcome, ...] = ()  # from the door mode (cards, PINs, 1:1)
 
 
 class FrameProcessor:
@@ -109,6 +123,7 @@ class FrameProcessor:
         policy: DecisionPolicy,
         gate: GateLimits,
         max_faces: int,
+        factors: SecondFactorStage | None = None,
     ) -> None:
         self._analyzer = analyzer
         self._tracker = tracker
@@ -117,13 +132,26 @@ class FrameProcessor:
         self._policy = policy
         self._gate = gate
         self._max_faces = max_faces
+        self._factors = factors
+        self._checked = False
+        if factors is not None:
+            factors.set_credentials(matcher.credentials)
 
     def set_matcher(self, matcher: Matcher) -> None:
-        """Swap the gallery (SIGHUP reload); open tracks are forgotten so no stale match counts."""
+        """Swap the gallery (SIGHUP reload); open tracks are forgotten so no stale match counts,
+        and the card/PIN directory is the reloaded one (an open card claim is dropped)."""
         self._matcher = matcher
         self._policy.reset()
+        if self._factors is not None:
+            self._factors.set_credentials(matcher.credentials)
+
+    def idle(self, now_s: float) -> tuple[FactorOutcome, ...]:
+        """A loop turn without a frame: card reads, PINs and timeouts still get their answer."""
+        return tuple(self._factors.step(now_s)) if self._factors is not None else ()
 
     def process(self, image_bgr: Image, now_s: float) -> FrameResult:
+        factor_out = list(self.idle(now_s))
+        self._checked = False  # one 1:1 check per frame, on the first usable face
         faces = self._analyzer.analyze(image_bgr, embed=False)[: self._max_faces]
         tracks = self._tracker.update([f.detection for f in faces], now_s)
         by_box = {_key(f.detection): f for f in faces}
@@ -135,8 +163,10 @@ class FrameProcessor:
             face = by_box.get(_key(track.detection))
             if face is None:
                 continue
-            decision, label = self._observe(image_bgr, face, track.track_id, now_s)
+            decision, label, checked = self._observe(image_bgr, face, track.track_id, now_s)
             notes.append((face, track.track_id, label))
+            if checked is not None:
+                factor_out.append(checked)
             match decision:
                 case Grant() | Deny():
                     decisions.append(decision)
@@ -144,11 +174,11 @@ class FrameProcessor:
                     pass
                 case _:
                     assert_never(decision)
-        return FrameResult(len(faces), tuple(decisions), tuple(notes))
+        return FrameResult(len(faces), tuple(decisions), tuple(notes), tuple(factor_out))
 
     def _observe(
         self, image_bgr: Image, face: Face, track_id: int, now_s: float
-    ) -> tuple[Decision, str]:
+    ) -> tuple[Decision, str, FactorOutcome | None]:
         live: bool | None = True
         live_score = 1.0
         if self._liveness is not None:
@@ -158,9 +188,17 @@ class FrameProcessor:
         quality_ok = check_face(face, self._gate).ok
         user_id: str | None = None
         score = margin = -1.0
+        checked: FactorOutcome | None = None
+        claimed = self._factors.claimed_user if self._factors is not None else None
         if quality_ok:
-            result = self._matcher.match(self._analyzer.embed(image_bgr, face.detection))
+            embedding = self._analyzer.embed(image_bgr, face.detection)
+            result = self._matcher.match(embedding)
             user_id, score, margin = result.best_user_id, result.score, result.margin
+            if self._factors is not None and claimed is not None and not self._checked:
+                self._checked = True
+                one = self._matcher.score_user(embedding, claimed)
+                check = FaceCheck(track_id, claimed, one, live, live_score, now_s)
+                checked = self._factors.on_face_check(check)
         obs = Observation(
             track_id=track_id,
             now_s=now_s,
@@ -172,7 +210,13 @@ class FrameProcessor:
             liveness_score=live_score,
         )
         label = f"#{track_id} q={'ok' if quality_ok else 'low'} s={score:.2f} live={live_score:.2f}"
-        return self._policy.observe(obs), label
+        decision = self._policy.observe(obs)
+        if self._factors is not None and isinstance(decision, Grant | Deny):
+            if claimed is not None and isinstance(decision, Deny):
+                decision = Pending(track_id, PendingReason.AWAITING_FACE)  # the 1:1 check decides
+            else:
+                decision = self._factors.on_face(decision, now_s)
+        return decision, label, checked
 
 
 def _key(d: Detection) -> tuple[float, float, float, float]:

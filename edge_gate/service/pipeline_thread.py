@@ -18,6 +18,7 @@ from edge_gate.capture.frame import Frame
 from edge_gate.capture.latest import LatestFrame
 from edge_gate.decision.policy import Outcome
 from edge_gate.service.frame_processor import FrameProcessor, FrameResult, Matcher
+from edge_gate.service.second_factor import FactorOutcome
 from edge_gate.threads import Heartbeat, ServiceThread
 
 __all__ = ["Heartbeat", "PipelineStats", "PipelineThread"]
@@ -53,12 +54,14 @@ class PipelineThread(ServiceThread):
         stop: threading.Event,
         max_fps: float,
         heartbeat: Heartbeat,
+        on_factor: Callable[[FactorOutcome], None] | None = None,
     ) -> None:
         super().__init__("pipeline", stop=stop, heartbeat=heartbeat)
         self._slot = slot
         self._processor = processor
         self._on_decision = on_decision
         self._on_error = on_error
+        self._on_factor = on_factor
         self._min_period_s = 1.0 / max_fps
         self.stats = PipelineStats()
         self._pending_matcher: Matcher | None = None
@@ -79,12 +82,34 @@ class PipelineThread(ServiceThread):
                 self._processor.set_matcher(matcher)
             frame = self._slot.get(timeout_s=0.5)
             if frame is None:
+                self._idle()  # no camera frame: a card, a PIN or a timeout still gets its answer
                 continue
             wait_s = next_allowed_s - time.monotonic()
             if wait_s > 0 and self._stop.wait(wait_s):
                 break  # rate cap: a flood of frames cannot starve the box
             next_allowed_s = time.monotonic() + self._min_period_s
             self._process(frame)
+
+    def _idle(self) -> None:
+        try:
+            outcomes = self._processor.idle(time.monotonic())
+        except Exception as e:  # fail secure, keep running
+            self.stats.errors += 1
+            log.exception("pipeline.error")
+            self._on_error(e)
+            return
+        self._factor_outcomes(outcomes)
+
+    def _factor_outcomes(self, outcomes: tuple[FactorOutcome, ...]) -> None:
+        for outcome in outcomes:
+            try:
+                if self._on_factor is None:
+                    raise RuntimeError("a door mode outcome without a handler")
+                self._on_factor(outcome)
+            except Exception as e:
+                self.stats.errors += 1
+                log.exception("pipeline.decision_error")
+                self._on_error(e)
 
     def _process(self, frame: Frame) -> None:
         start = time.perf_counter()
@@ -105,3 +130,4 @@ class PipelineThread(ServiceThread):
                 self.stats.errors += 1
                 log.exception("pipeline.decision_error")
                 self._on_error(e)
+        self._factor_outcomes(result.factor_decisions)
