@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from edge_gate.config import EdgeGateConfig
 from edge_gate.errors import ConfigError, GalleryError
+from edge_gate.gallery.credentials import CredentialDirectory
 from edge_gate.gallery.loaded import LoadedGallery
 from edge_gate.gallery.matching import MatchResult, TemplateMatrix, match
 from edge_gate.gallery.store import default_generation_path, store_from_config
@@ -82,5 +83,9 @@ def load_gallery(cfg: EdgeGateConfig, embedder_id: str, embedding_size: int) -> 
     if not loaded.people:
         return nobody(cfg, embedding_size)
     return GalleryMatcher(
-        loaded.matrix, cfg.gallery.threshold, cfg.gallery.margin, len(loaded.people)
+        loaded.matrix,
+        cfg.gallery.threshold,
+        cfg.gallery.margin,
+        len(loaded.people),
+        CredentialDirectory.from_gallery(loaded),  # rebuilt with every (re)load
     )
