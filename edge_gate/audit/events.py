@@ -71,6 +71,7 @@ class EventType(enum.StrEnum):
     GALLERY_CREDENTIAL_CHANGED = "gallery.credential_changed"
     OSDP_OFFLINE = "osdp.offline"  # the OSDP reader's link or Secure Channel went down
     OSDP_ONLINE = "osdp.online"  # it is back with a Secure Channel
+    OSDP_PANEL_COMMAND = "osdp.panel_command"
     TEST = "test"
 
 
@@ -92,6 +93,7 @@ SECURITY_TYPES: frozenset[EventType] = frozenset(
         EventType.GALLERY_CREDENTIAL_CHANGED,
         EventType.OSDP_OFFLINE,
         EventType.OSDP_ONLINE,
+        EventType.OSDP_PANEL_COMMAND,
     }
 )
 

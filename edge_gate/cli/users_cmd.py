@@ -26,17 +26,20 @@ from edge_gate.cli.support import config_option, fail, load_or_exit
 from edge_gate.config import EdgeGateConfig
 from edge_gate.errors import CardInUseError
 from edge_gate.gallery.credentials import card_tag_key
+from edge_gate.gallery.loaded import LoadedGallery
 from edge_gate.gallery.pin import hash_pin, validate_pin
 from edge_gate.gallery.record import PersonRecord
 from edge_gate.gallery.store import GalleryStore
 from edge_gate.osdp.cards import CardCredential, CardFormat, card_hash
 
 
-def _card_tag(store: GalleryStore, card: CardCredential) -> str:
-    return card_hash(card_tag_key(store.keyring.newest.key), card)
+def _card_tag(store: GalleryStore, gallery: LoadedGallery, card: CardCredential) -> str:
+    """The card's keyed tag, under the key the gallery is encrypted with (as the daemon)."""
+    key = store.keyring.get(gallery.key_id) or store.keyring.newest
+    return card_hash(card_tag_key(key.key), card)
 
 
-def _person_json(rec: PersonRecord, store: GalleryStore) -> dict[str, Any]:
+def _person_json(rec: PersonRecord, store: GalleryStore, gallery: LoadedGallery) -> dict[str, Any]:
     return {
         "user_id": rec.user_id,
         "name": rec.name,
@@ -45,7 +48,7 @@ def _person_json(rec: PersonRecord, store: GalleryStore) -> dict[str, Any]:
         "enrolled_at": iso(rec.created_at),
         "card": None
         if rec.card is None
-        else {"format": rec.card.format.value, "tag": _card_tag(store, rec.card)},
+        else {"format": rec.card.format.value, "tag": _card_tag(store, gallery, rec.card)},
         "pin": rec.pin is not None,
     }
 
@@ -65,7 +68,7 @@ def users_list(as_json: bool, config_path: Path | None) -> None:
         store, gallery = load_gallery(cfg)
     for rec in gallery.people:
         if as_json:
-            echo_json(_person_json(rec, store))
+            echo_json(_person_json(rec, store, gallery))
         else:
             click.echo(f"{rec.user_id}  {rec.n_templates:2d}  {iso(rec.created_at)}  {rec.name}")
     if not as_json:
@@ -85,7 +88,7 @@ def users_show(user_id: str, as_json: bool, config_path: Path | None) -> None:
     rec = gallery.get(user_id)
     if rec is None:
         fail(f"no such user {user_id}")
-    info = _person_json(rec, store)
+    info = _person_json(rec, store, gallery)
     if as_json:
         echo_json(info)
     else:
@@ -199,7 +202,8 @@ def users_set_card(
     check_user_id(user_id)
     card = CardCredential(CardFormat(card_format), facility, number)
     with gallery_errors(cfg):
-        tag = _card_tag(open_store(cfg), card)
+        store, gallery = load_gallery(cfg)
+        tag = _card_tag(store, gallery, card)
     old = _change_credential(
         cfg, user_id, lambda store: store.set_card(user_id, card), "card_set", card=tag
     )

@@ -46,6 +46,9 @@ class DenyReason(enum.StrEnum):
     CARD_FACE_MISMATCH = "card_face_mismatch"  # the live face is not the card holder's (1:1)
     SECOND_FACTOR_TIMEOUT = "second_factor_timeout"  # the other factor did not come in time
     PIN_WRONG = "pin_wrong"  # the PIN entered is not the granted person's
+    # [osdp_pd]: granted by the face, but no card read could go to the panel
+    NO_CARD = "no_card"  # the person has no card to report (`edge-gate users set-card`)
+    PANEL_UNAVAILABLE = "panel_unavailable"  # no Secure Channel to the panel: nothing sent
 
 
 class PendingReason(enum.StrEnum):

@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from edge_gate.config import EdgeGateConfig
 from edge_gate.errors import ConfigError, GalleryError
-from edge_gate.gallery.credentials import CredentialDirectory
+from edge_gate.gallery.credentials import CredentialDirectory, card_tag_key
 from edge_gate.gallery.loaded import LoadedGallery
 from edge_gate.gallery.matching import MatchResult, TemplateMatrix, match
 from edge_gate.gallery.store import default_generation_path, store_from_config
@@ -32,6 +32,7 @@ class GalleryMatcher:
     margin: float
     people: int
     credentials: Credentials = field(default_factory=NoCredentials)
+    card_tag_key: bytes = field(default=b"", repr=False)
 
     def match(self, embedding: npt.NDArray[np.float32]) -> MatchResult:
         return match(self.matrix, embedding, self.threshold, self.margin)
@@ -82,10 +83,12 @@ def load_gallery(cfg: EdgeGateConfig, embedder_id: str, embedding_size: int) -> 
         loaded = replace(loaded, scale=block_scale(loaded.dims, weights))
     if not loaded.people:
         return nobody(cfg, embedding_size)
+    key = store.keyring.get(loaded.key_id)
     return GalleryMatcher(
         loaded.matrix,
         cfg.gallery.threshold,
         cfg.gallery.margin,
         len(loaded.people),
-        CredentialDirectory.from_gallery(loaded),  # rebuilt with every (re)load
+        CredentialDirectory.from_gallery(loaded),
+        card_tag_key(key.key) if key is not None else b"",
     )

@@ -27,7 +27,7 @@ from edge_gate.capture.frame import Frame
 from edge_gate.capture.latest import LatestFrame
 from edge_gate.capture.thread import CaptureThread
 from edge_gate.config import EdgeGateConfig
-from edge_gate.config.osdp import CP_CREDENTIAL
+from edge_gate.config.osdp import CP_CREDENTIAL, PD_CREDENTIAL
 from edge_gate.decision.factors import DoorMode, FactorParams
 from edge_gate.decision.policy import DecisionPolicy, PolicyParams
 from edge_gate.door.client import RelayClient
@@ -40,14 +40,16 @@ from edge_gate.fleet.keys import load_ack_key
 from edge_gate.gallery.gates import DOOR_LIMITS
 from edge_gate.liveness.estimator import LivenessEstimator
 from edge_gate.osdp.door import OsdpDoor
-from edge_gate.osdp.keys import load_scbk
+from edge_gate.osdp.keys import load_scbk, store_scbk
 from edge_gate.osdp.link import SerialLink
 from edge_gate.osdp.messages import CardRead, KeypadEntry, LinkState, ReaderEvent
 from edge_gate.osdp.panel import OsdpPanel, PdSpec
+from edge_gate.osdp.peripheral import OsdpPeripheral
 from edge_gate.service.components import GalleryMatcher, gallery_stamp, load_gallery, nobody
 from edge_gate.service.door_actions import DoorActions
 from edge_gate.service.frame_processor import FrameProcessor
 from edge_gate.service.notify import Notifier
+from edge_gate.service.panel_reader import PanelReader
 from edge_gate.service.pipeline_thread import PipelineThread
 from edge_gate.service.ports import CameraFeed, DecisionLoop, DoorActuator, EventSink
 from edge_gate.service.second_factor import ReaderInbox, SecondFactorStage
@@ -236,6 +238,39 @@ def open_osdp_door(
     )
 
 
+def open_panel_reader(
+    cfg: EdgeGateConfig, actions: DoorActions, stop: threading.Event
+) -> PanelReader:
+    """``[osdp_pd]``: a reader of the building's panel (Secure Channel enforced; SCBK-D once in
+    install mode without a key), with the ``[relay]`` door for the panel's osdp_OUT when
+    ``apply_output`` is set (handshake verified now)."""
+    c = cfg.osdp_pd
+    scbk = (
+        None
+        if c.install_mode and not c.scbk_file.exists()
+        else load_scbk(PD_CREDENTIAL, c.scbk_file)
+    )
+    reader = PanelReader(
+        actions.emit,
+        reader_no=c.reader_no,
+        unlock_expiry_s=cfg.policy.unlock_expiry_s,
+        stop=stop,
+    )
+    relay = open_relay(cfg, reader.on_relay_result, stop) if c.apply_output else None
+    pd = OsdpPeripheral(
+        SerialLink(c.port, c.baudrate),
+        c.address,
+        scbk,
+        on_command=reader.on_command,
+        on_keyset=lambda key: store_scbk(c.scbk_file, key),
+        on_link=reader.on_link,
+        install_mode=c.install_mode,
+        stop=stop,
+    )
+    reader.attach(pd, relay)
+    return reader
+
+
 def _link_text(state: LinkState) -> str:
     if state.secure:
         return "secure"
@@ -259,14 +294,26 @@ def build_door(
     stamp = gallery.stamp()
     matcher = gallery.load()
     actions = DoorActions(cfg, events, notifier, snapshots=snapshots)
+    actions.use_credentials(matcher.credentials, matcher.card_tag_key)
     door: DoorActuator
     factors: SecondFactorStage | None = None
-    if cfg.osdp_cp.enabled:
+    if cfg.osdp_pd.enabled:
+        if cfg.policy.modes() != {"face"}:
+            raise ConfigError(
+                "policy.mode: as the panel's reader (osdp_pd) edge-gate reports faces; "
+                "cards and PINs are the panel's"
+            )
+        notifier.status("starting: OSDP reader of the panel")
+        reader = open_panel_reader(cfg, actions, stop)
+        actions.connect(reader, reporter=reader)
+        door = reader
+    elif cfg.osdp_cp.enabled:
         notifier.status("starting: OSDP control panel")
         scbk = load_scbk(CP_CREDENTIAL, cfg.osdp_cp.scbk_file)
         inbox = ReaderInbox(cfg.policy.pin_timeout_s)
         factors = build_factors(cfg, matcher, inbox, scbk)
         door = open_osdp_door(cfg, actions, inbox, stop, scbk)
+        actions.connect(door)
     else:
         if cfg.policy.modes() != {"face"}:
             raise ConfigError(
@@ -274,7 +321,7 @@ def build_door(
             )
         notifier.status("starting: relay handshake")
         door = open_relay(cfg, actions.on_unlocked, stop)
-    actions.connect(door)
+        actions.connect(door)
     slot: LatestFrame[Frame] = LatestFrame()
     capture = CaptureThread.from_config(
         cfg.camera,

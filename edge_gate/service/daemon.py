@@ -244,6 +244,7 @@ class Daemon:
             log.info("gallery.reloaded", extra={"EG_PEOPLE": matcher.people})
             self._gallery_failed = False
         parts.matcher = matcher
+        parts.actions.use_credentials(matcher.credentials, matcher.card_tag_key)
         parts.pipeline.replace_matcher(matcher)
         self.notifier.ready(status=status)
 

@@ -1,5 +1,10 @@
 """What a door does with each outcome: events, the unlock, and the relay's answer.
 
+With ``[osdp_pd]`` a grant opens nothing here: the granted person's card goes to the panel as
+one card read (:class:`CardReporter`), and the panel decides. A person without a card, or no
+Secure Channel to the panel, is an ``access.denied`` (``no_card``, ``panel_unavailable``) and
+nothing is sent. Cards are named in events only by their keyed tag.
+
 Runs on the pipeline thread (decisions) and on the relay worker thread (unlock results); the
 only shared state is the table of grants waiting for the relay, under a lock.
 """
@@ -10,7 +15,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import assert_never
+from typing import Protocol, assert_never
 
 from edge_gate.audit.events import EventType
 from edge_gate.capture.frame import Frame
@@ -19,14 +24,21 @@ from edge_gate.config import EdgeGateConfig
 from edge_gate.decision.policy import Deny, DenyReason, Grant, Outcome, relay_reason
 from edge_gate.door.client import UnlockOutcome
 from edge_gate.door.worker import UnlockCommand
+from edge_gate.osdp.cards import CardCredential, card_hash
 from edge_gate.osdp.messages import LinkState
 from edge_gate.service.frame_processor import FrameResult
 from edge_gate.service.notify import Notifier
 from edge_gate.service.ports import DoorActuator, EventSink, EventValue
-from edge_gate.service.second_factor import FactorOutcome
+from edge_gate.service.second_factor import Credentials, FactorOutcome, NoCredentials
 from edge_gate.service.snapshots import SnapshotWriter
 
 log = logging.getLogger(__name__)
+
+
+class CardReporter(Protocol):
+    """Where a granted person's card goes instead of an unlock (``[osdp_pd]``)."""
+
+    def report(self, card: CardCredential) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -52,13 +64,22 @@ class DoorActions:
         self._notifier = notifier
         self.snapshots = snapshots
         self._door: DoorActuator | None = None
+        self._reporter: CardReporter | None = None
+        self._credentials: Credentials = NoCredentials()
+        self._tag_key = b""
         self._waiting: dict[str, _Waiting] = {}
         self._lock = threading.Lock()
         self._seq = 0
 
-    def connect(self, door: DoorActuator) -> None:
-        """The door to open on a grant (built after us: it reports back to :meth:`on_unlocked`)."""
+    def connect(self, door: DoorActuator, reporter: CardReporter | None = None) -> None:
+        """The door to open on a grant (built after us: it reports back to :meth:`on_unlocked`);
+        with ``reporter`` a grant becomes a card read for the panel instead."""
         self._door = door
+        self._reporter = reporter
+
+    def use_credentials(self, credentials: Credentials, tag_key: bytes) -> None:
+        """The cards of the gallery now loaded (at start and on every reload)."""
+        self._credentials, self._tag_key = credentials, tag_key
 
     def emit(
         self,
@@ -127,6 +148,9 @@ class DoorActions:
     def _granted(self, d: Grant, detail: str | None = None) -> None:
         if self._door is None:
             raise RuntimeError("no door connected")  # a programming error: fail secure
+        if self._reporter is not None:
+            self._report_card(self._reporter, d)
+            return
         with self._lock:
             self._seq += 1
             tag = f"d{self._seq}"
@@ -142,6 +166,37 @@ class DoorActions:
                 score=d.score,
                 detail=detail,
             )
+
+    def _report_card(self, reporter: CardReporter, d: Grant) -> None:
+        card = self._credentials.card_of(d.user_id)
+        if card is None:
+            self.emit(
+                EventType.ACCESS_DENIED,
+                subject=d.user_id,
+                reason=DenyReason.NO_CARD.value,
+                score=d.score,
+            )
+            log.warning("access.denied", extra={"EG_REASON": DenyReason.NO_CARD.value})
+            return
+        tag = card_hash(self._tag_key, card) if self._tag_key else None
+        latency_ms = round((time.monotonic() - d.first_seen_s) * 1000)
+        if not reporter.report(card):
+            reason = DenyReason.PANEL_UNAVAILABLE.value
+            self.emit(EventType.ACCESS_DENIED, subject=d.user_id, reason=reason, card=tag)
+            log.warning("access.denied", extra={"EG_REASON": reason})
+            return
+        self.emit(
+            EventType.ACCESS_GRANTED,
+            subject=d.user_id,
+            reason="card_reported",  # the panel decides whether the door opens
+            score=d.score,
+            margin=d.margin,
+            liveness=d.liveness_score,
+            frames=d.frames,
+            latency_ms=latency_ms,
+            card=tag,
+        )
+        log.info("access.card_reported", extra={"EG_USER": d.user_id, "EG_LATENCY_MS": latency_ms})
 
     # -- the relay worker thread ---------------------------------------------------------------
 
