@@ -15,6 +15,7 @@ import pytest
 from edge_gate.audit.events import decode_event
 from edge_gate.audit.outbox import Outbox
 from edge_gate.config import load_config
+from edge_gate.decision.factors import DoorMode, FactorParams
 from edge_gate.errors import CardInUseError
 from edge_gate.gallery.credentials import CredentialDirectory
 from edge_gate.gallery.keyfile import KeyRing, load_keyring_file, new_key, write_keyring
@@ -29,7 +30,10 @@ from edge_gate.gallery.record import (
     encode_record,
 )
 from edge_gate.gallery.store import GalleryStore, store_from_config
-from edge_gate.osdp.cards import CardCredential, CardFormat
+from edge_gate.osdp.cards import CardCredential, CardFormat, encode_card
+from edge_gate.osdp.messages import CardRead
+from edge_gate.service.components import load_gallery
+from edge_gate.service.second_factor import ReaderInbox, SecondFactorStage
 from tests.cli_helpers import json_lines
 from tests.cli_helpers import run as cli
 
@@ -298,3 +302,26 @@ def _cli_input(*args: str, stdin: str) -> Any:
     from edge_gate.cli import cli as root
 
     return CliRunner().invoke(root, list(args), input=stdin)
+
+
+def test_one_card_has_one_tag_at_the_cli_and_the_door(site: dict[str, Any]) -> None:
+    """The tag `users set-card` prints and signs is the tag the door's events carry for that
+    card: the reader path (SecondFactorStage) takes the loaded gallery's card-tag key, the same
+    key the panel path (DoorActions.use_credentials) is given."""
+    conf, a = site["conf"], site["a"]
+    card = ["--format", "wiegand26", "--facility", "42", "--number", "40123"]
+    r = cli("users", "set-card", a, *card, "--json", "--config", conf)
+    assert r.exit_code == 0, r.output
+    tag = json_lines(r.output)[-1]["card"]["tag"]
+    matcher = load_gallery(load_config(Path(conf)), "m", DIM)
+    assert matcher.credentials.holder_of(CARD) == a
+    inbox = ReaderInbox(pin_timeout_s=1.0)
+    params = FactorParams(mode=DoorMode.FACE_AND_CARD, timeout_s=1.0)
+    stage = SecondFactorStage(params, inbox, matcher.credentials, tag_key=matcher.card_tag_key)
+    other = CardCredential(CardFormat.WIEGAND26, 42, 40124)
+    inbox.put(CardRead(1, 0, encode_card(other), other), 0.0)
+    (unknown,) = stage.step(0.0)
+    inbox.put(CardRead(1, 0, encode_card(CARD), CARD), 0.0)
+    assert stage.step(0.0) == []  # a claim for the holder, until no face came
+    (timed_out,) = stage.step(2.0)
+    assert timed_out.card == tag != unknown.card

@@ -30,8 +30,9 @@ from edge_gate.capture.latest import LatestFrame
 from edge_gate.config import EdgeGateConfig
 from edge_gate.config.osdp import OsdpCpConfig
 from edge_gate.config.policy import PolicyConfig
+from edge_gate.gallery.credentials import card_tag_key
 from edge_gate.gallery.matching import TemplateMatrix
-from edge_gate.osdp.cards import CardCredential, CardFormat, cards_equal
+from edge_gate.osdp.cards import CardCredential, CardFormat, card_hash, cards_equal
 from edge_gate.osdp.keys import load_scbk
 from edge_gate.service.components import GalleryMatcher
 from edge_gate.service.compose import build_factors, build_processor, open_osdp_door
@@ -50,6 +51,7 @@ ALICE_CARD = CardCredential(CardFormat.WIEGAND26, 123, 54321)
 BOB_CARD = CardCredential(CardFormat.WIEGAND26, 77, 31337)
 UNKNOWN_CARD = (201, 47474)  # facility, number: nobody holds it
 ALICE_PIN = "97531"
+TAG_KEY = card_tag_key(b"g" * 32)  # the gallery key's card-tag key
 CLIPS = {ALICE: "WolfgangLanger_Pexels.mp4", BOB: "single_face.mp4"}
 
 
@@ -171,9 +173,14 @@ class Door:
         self.inbox = ReaderInbox(self.cfg.policy.pin_timeout_s)
         scbk = load_scbk("osdp-cp.scbk", cp_file)
         matcher = GalleryMatcher(
-            world.matrix, self.cfg.gallery.threshold, self.cfg.gallery.margin, 2, Cards()
+            world.matrix,
+            self.cfg.gallery.threshold,
+            self.cfg.gallery.margin,
+            2,
+            Cards(),
+            TAG_KEY,
         )
-        factors = build_factors(self.cfg, matcher, self.inbox, scbk)
+        factors = build_factors(self.cfg, matcher, self.inbox)
         self.door = open_osdp_door(self.cfg, self.actions, self.inbox, self.stop, scbk)
         self.actions.connect(self.door)
         self.slot: LatestFrame[Frame] = LatestFrame()
@@ -250,7 +257,7 @@ def test_card_and_matching_face_is_one_acked_pulse(
         assert len(granted) == 1
         g = granted[0]
         assert (g["subject"], g["reason"]) == (ALICE, "face+card")
-        assert str(g["detail"]).startswith("via face+card card ")
+        assert g["detail"] == f"via face+card card {card_hash(TAG_KEY, ALICE_CARD)}"
         assert door.events.of("access.denied") == []
     finally:
         door.close()

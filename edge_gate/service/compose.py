@@ -12,8 +12,6 @@ parts with its own ``Composer``.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import threading
 import time
@@ -148,15 +146,6 @@ def factor_params(cfg: EdgeGateConfig) -> FactorParams:
     )
 
 
-CARD_HASH_LABEL = b"edge-gate card hash v1"
-
-
-def card_hash_key(scbk: bytes) -> bytes:
-    """The key of the card hashes in events, derived from the reader's SCBK (one-way: the
-    hash key reveals nothing of the SCBK; the same reader gives the same hashes)."""
-    return hmac.new(scbk, CARD_HASH_LABEL, hashlib.sha256).digest()
-
-
 def build_processor(
     cfg: EdgeGateConfig,
     pipe: FacePipeline,
@@ -172,14 +161,14 @@ def build_processor(
 
 
 def build_factors(
-    cfg: EdgeGateConfig, matcher: GalleryMatcher, inbox: ReaderInbox, scbk: bytes
+    cfg: EdgeGateConfig, matcher: GalleryMatcher, inbox: ReaderInbox
 ) -> SecondFactorStage:
     """The door mode of ``[policy]`` (and its weekly schedule) on the reader's inputs."""
     return SecondFactorStage(
         factor_params(cfg),
         inbox,
         matcher.credentials,
-        hash_key=card_hash_key(scbk),
+        tag_key=matcher.card_tag_key,
         schedule=cfg.policy.mode_windows(),
     )
 
@@ -311,7 +300,7 @@ def build_door(
         notifier.status("starting: OSDP control panel")
         scbk = load_scbk(CP_CREDENTIAL, cfg.osdp_cp.scbk_file)
         inbox = ReaderInbox(cfg.policy.pin_timeout_s)
-        factors = build_factors(cfg, matcher, inbox, scbk)
+        factors = build_factors(cfg, matcher, inbox)
         door = open_osdp_door(cfg, actions, inbox, stop, scbk)
         actions.connect(door)
     else:

@@ -100,6 +100,9 @@ class Matcher(Protocol):
     @property
     def credentials(self) -> Credentials: ...
 
+    @property
+    def card_tag_key(self) -> bytes: ...
+
 
 @dataclass(frozen=True)
 class FrameResult:
@@ -135,7 +138,7 @@ class FrameProcessor:
         self._factors = factors
         self._checked = False
         if factors is not None:
-            factors.set_credentials(matcher.credentials)
+            factors.set_credentials(matcher.credentials, matcher.card_tag_key)
 
     def set_matcher(self, matcher: Matcher) -> None:
         """Swap the gallery (SIGHUP reload); open tracks are forgotten so no stale match counts,
@@ -143,7 +146,7 @@ class FrameProcessor:
         self._matcher = matcher
         self._policy.reset()
         if self._factors is not None:
-            self._factors.set_credentials(matcher.credentials)
+            self._factors.set_credentials(matcher.credentials, matcher.card_tag_key)
 
     def idle(self, now_s: float) -> tuple[FactorOutcome, ...]:
         """A loop turn without a frame: card reads, PINs and timeouts still get their answer."""

@@ -9,7 +9,9 @@ collected into a PIN until ``#`` (``*`` clears) or until no key came for ``pin_t
 The stage knows who holds a card and checks PINs through :class:`Credentials` (the gallery's
 credential directory, rebuilt on every gallery reload). A card number or PIN never leaves this
 module: outcomes carry the holder's pseudonymous id and, at most, the card's keyed hash
-(:func:`~edge_gate.osdp.cards.card_hash`).
+(:func:`~edge_gate.osdp.cards.card_hash` under the gallery's card-tag key,
+:func:`~edge_gate.gallery.credentials.card_tag_key`: the same tag as ``users set-card``'s event
+and the panel-reader path; no key — no usable gallery — no tag).
 """
 
 from __future__ import annotations
@@ -152,7 +154,7 @@ class SecondFactorStage:
         inbox: ReaderInbox,
         credentials: Credentials,
         *,
-        hash_key: bytes,
+        tag_key: bytes = b"",
         schedule: Sequence[ModeWindow] = (),
         wall_clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
     ) -> None:
@@ -160,7 +162,7 @@ class SecondFactorStage:
         self._params = params
         self._inbox = inbox
         self._credentials = credentials
-        self._hash_key = hash_key
+        self._tag_key = tag_key
         self._schedule = tuple(schedule)
         self._wall_clock = wall_clock
         self._claim_card: str | None = None
@@ -186,9 +188,10 @@ class SecondFactorStage:
     def claimed_user(self) -> str | None:
         return self._policy.claimed_user
 
-    def set_credentials(self, credentials: Credentials) -> None:
-        """A reloaded gallery's directory; an open claim is dropped (it may be revoked)."""
-        self._credentials = credentials
+    def set_credentials(self, credentials: Credentials, tag_key: bytes) -> None:
+        """A reloaded gallery's directory and card-tag key; an open claim is dropped (it may
+        be revoked)."""
+        self._credentials, self._tag_key = credentials, tag_key
         self._policy = self._make(self._policy.mode)
 
     def on_face(self, outcome: Outcome, now_s: float) -> Decision:
@@ -219,7 +222,7 @@ class SecondFactorStage:
     def _card(self, item: CardInput) -> FactorOutcome | None:
         card = item.card
         holder = self._credentials.holder_of(card) if card is not None else None
-        hashed = card_hash(self._hash_key, card) if card is not None else None
+        hashed = card_hash(self._tag_key, card) if card is not None and self._tag_key else None
         decision = self._policy.on_card(holder, item.now_s)
         if isinstance(decision, Pending) and self._policy.claimed_user is not None:
             self._claim_card = hashed  # the claim this card opened
