@@ -75,8 +75,42 @@ def test_window_refuses_bad_values() -> None:
         ModeWindow(frozenset({0}), 0, 1440, DoorMode.FACE)
 
 
+OSDP_CP = "[osdp_cp]\nenabled = true\nport = '/dev/ttyUSB0'\n"  # card modes need a reader
+
+
 def _policy_toml(*windows: str) -> str:
-    return "[policy]\nmode = 'face'\n" + "".join(f"[[policy.schedule]]\n{w}\n" for w in windows)
+    return (
+        OSDP_CP
+        + "[policy]\nmode = 'face'\n"
+        + "".join(f"[[policy.schedule]]\n{w}\n" for w in windows)
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("", "card/PIN modes with no reader: enable [osdp_cp]"),
+        (
+            "[osdp_pd]\nenabled = true\nport = '/dev/ttyUSB0'\n",
+            "card/PIN modes as the panel's reader: the panel owns cards",
+        ),
+    ],
+)
+def test_a_card_or_pin_mode_needs_the_osdp_cp_path(extra: str, message: str) -> None:
+    """`check-config` (not only the daemon's start) refuses a card/PIN mode, constant or on the
+    schedule, without [osdp_cp] or with [osdp_pd]; face-only schedules need neither."""
+    window = "days = ['fri']\nstart = '22:00'\nend = '06:00'\nmode = 'face_and_pin'"
+    for text in (
+        f"{extra}[policy]\nmode = 'face_or_card'\n",
+        f"{extra}[policy]\nmode = 'face'\n[[policy.schedule]]\n{window}\n",
+    ):
+        cfg, problems = validate_config_text(text)
+        assert cfg is None, message
+        joined = " ".join(problems)
+        assert ("enable [osdp_cp]" if not extra else "cards and PINs are the panel's") in joined
+    face_only = "days = ['fri']\nstart = '22:00'\nend = '06:00'\nmode = 'face'"
+    cfg, problems = validate_config_text(f"{extra}[[policy.schedule]]\n{face_only}\n")
+    assert problems == []
 
 
 def test_config_schedule_round_trip() -> None:

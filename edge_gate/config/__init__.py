@@ -107,6 +107,16 @@ class EdgeGateConfig(Section):
     def _one_door_path(self) -> Self:
         if self.osdp_cp.enabled and self.osdp_pd.enabled:
             raise ValueError("osdp_cp and osdp_pd are both enabled; a door uses one of them")
+        if self.policy.modes() != {"face"}:  # a card/PIN mode, always or on the schedule
+            if self.osdp_pd.enabled:
+                raise ValueError(
+                    "policy.mode: as the panel's reader (osdp_pd) edge-gate reports faces; "
+                    'cards and PINs are the panel\'s (use mode = "face")'
+                )
+            if not self.osdp_cp.enabled:
+                raise ValueError(
+                    "policy.mode: cards and PINs come from an OSDP reader; enable [osdp_cp]"
+                )
         return self
 
 

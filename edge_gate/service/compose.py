@@ -33,7 +33,7 @@ from edge_gate.door.counter import CounterStore
 from edge_gate.door.keys import load_relay_key
 from edge_gate.door.transport import SerialChannel
 from edge_gate.door.worker import RelayWorker, ResultCallback
-from edge_gate.errors import ConfigError, RelayError, SecretFileError
+from edge_gate.errors import RelayError, SecretFileError
 from edge_gate.fleet.keys import load_ack_key
 from edge_gate.gallery.gates import DOOR_LIMITS
 from edge_gate.liveness.estimator import LivenessEstimator
@@ -286,12 +286,7 @@ def build_door(
     actions.use_credentials(matcher.credentials, matcher.card_tag_key)
     door: DoorActuator
     factors: SecondFactorStage | None = None
-    if cfg.osdp_pd.enabled:
-        if cfg.policy.modes() != {"face"}:
-            raise ConfigError(
-                "policy.mode: as the panel's reader (osdp_pd) edge-gate reports faces; "
-                "cards and PINs are the panel's"
-            )
+    if cfg.osdp_pd.enabled:  # face mode only (config check: the panel owns cards and PINs)
         notifier.status("starting: OSDP reader of the panel")
         reader = open_panel_reader(cfg, actions, stop)
         actions.connect(reader, reporter=reader)
@@ -303,11 +298,7 @@ def build_door(
         factors = build_factors(cfg, matcher, inbox)
         door = open_osdp_door(cfg, actions, inbox, stop, scbk)
         actions.connect(door)
-    else:
-        if cfg.policy.modes() != {"face"}:
-            raise ConfigError(
-                "policy.mode: cards and PINs come from an OSDP reader; enable [osdp_cp]"
-            )
+    else:  # face mode only (config check: a card/PIN mode needs [osdp_cp])
         notifier.status("starting: relay handshake")
         door = open_relay(cfg, actions.on_unlocked, stop)
         actions.connect(door)
