@@ -154,7 +154,8 @@ def test_policy_mode_config() -> None:
     assert cfg is not None
     assert cfg.policy.mode == "face"
     assert DoorMode(cfg.policy.mode) is DoorMode.FACE
-    cfg, _ = validate_config_text('[policy]\nmode = "face_and_card"\n')
+    reader = "[osdp_cp]\nenabled = true\nport = '/dev/ttyUSB0'\n"  # card modes need one
+    cfg, _ = validate_config_text(reader + '[policy]\nmode = "face_and_card"\n')
     assert cfg is not None
     assert DoorMode(cfg.policy.mode) is DoorMode.FACE_AND_CARD
     _, problems = validate_config_text('[policy]\nmode = "card"\n')
