@@ -178,6 +178,8 @@ def test_panel_output_without_a_wired_door_is_naked_and_recorded(
     _, reader, events = _door(link.a, key, [])
     try:
         assert wait_until(lambda: reader.link is not None and reader.link.secure, 8.0)
+        # the panel's side too: it counts the PD online a poll after the PD saw Secure Channel
+        assert cp.wait_for(lambda e: e["event"] == "link" and e.get("secure") is True, 8.0)
         cp.send("pulse 400")
         assert cp.wait_for(lambda e: e["event"] == "pulse", 5.0)
         assert cp.of("pulse")[0]["result"] == "naked"
